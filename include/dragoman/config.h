@@ -1,0 +1,101 @@
+/* dragoman: the conference configuration (libconfig format).
+ *
+ * A loaded configuration is immutable and may be read from any thread. */
+#ifndef DRAGOMAN_CONFIG_H
+#define DRAGOMAN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dragoman/defaults.h"
+#include "dragoman/profile.h"
+#include "dragoman/srtp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct dm_config;
+
+enum dm_fallback { DM_FALLBACK_FLOOR = 0, DM_FALLBACK_SILENCE = 1 };
+
+/* One channel. Index 0 is always the floor (id "floor"); 1..N follow the file. */
+struct dm_channel_conf {
+	int number;                 /* 0 = floor, 1..N in file order */
+	char id[DM_ID_MAX];
+	char name[DM_NAME_MAX];     /* shown to people, e.g. "Français" */
+	char language[DM_ID_MAX];   /* BCP 47 tag: `language`, or the id when absent */
+	char group[64];             /* IPv4 multicast group, dotted */
+	uint16_t port;              /* RTP port (even); RTCP is port + 1 */
+	enum dm_fallback fallback;  /* what the program carries with no live console */
+	int line;                   /* line in the config file, for messages */
+};
+
+struct dm_console_conf {
+	char id[DM_ID_MAX];
+	char booth[DM_ID_MAX];      /* id of its booth */
+	int a;                      /* channel index of the A output (>= 1) */
+	int b;                      /* channel index of the B output (retour), -1: none */
+	bool live;                  /* mic on at start (feeds its A channel) */
+	int line;
+};
+
+struct dm_booth_conf {
+	char id[DM_ID_MAX];
+	size_t first_console;       /* index of its first console */
+	size_t console_count;
+	int line;
+};
+
+struct dm_conference_conf {
+	char id[DM_ID_MAX];
+	char name[DM_NAME_MAX];
+	char secret_file[4096];     /* resolved against the config file's folder */
+	const struct dm_profile *profile;
+	enum dm_srtp_suite suite;   /* conference.srtp, default AES_CM_128_HMAC_SHA1_80 */
+	char jack_client[64];       /* jack.client_name */
+	char jack_server[64];       /* jack.server_name, "" = the default server */
+	char interface[64];         /* network.interface, IPv4 address of the venue NIC */
+	int ttl;                    /* network.ttl */
+};
+
+/* Called once per problem found while loading: file is the config path, line
+ * the 1-based line (0 when the problem has no line, e.g. an unreadable file). */
+typedef void (*dm_config_error_fn)(void *user, const char *file, int line, const char *msg);
+
+/* Loads and validates a configuration.
+ * path: the file; on_error (may be NULL) receives every problem, not only the
+ * first; check_secret: also check that the secret file exists, holds a valid
+ * secret and is not readable by group or others.
+ * On success *out owns a new configuration (free with dm_config_free).
+ * Returns 0; DM_EINVAL for NULL arguments; DM_ECONFIG when there were problems
+ * (each already reported); DM_ENOMEM. Thread: any. */
+int dm_config_load(const char *path, bool check_secret, dm_config_error_fn on_error, void *user,
+		   struct dm_config **out);
+
+/* Frees a configuration; NULL is fine. */
+void dm_config_free(struct dm_config *cfg);
+
+/* The conference-wide settings. Never NULL for a loaded configuration. */
+const struct dm_conference_conf *dm_config_conference(const struct dm_config *cfg);
+
+/* Number of channels, floor included (so at least 1). */
+size_t dm_config_channel_count(const struct dm_config *cfg);
+
+/* Channel i (0 = floor), or NULL when i is out of range. */
+const struct dm_channel_conf *dm_config_channel(const struct dm_config *cfg, size_t i);
+
+/* Finds a channel by id ("floor", "fr") or by number ("0", "2"). Returns its
+ * index, or DM_ENOENT. */
+int dm_config_find_channel(const struct dm_config *cfg, const char *id_or_number);
+
+size_t dm_config_console_count(const struct dm_config *cfg);
+const struct dm_console_conf *dm_config_console(const struct dm_config *cfg, size_t i);
+size_t dm_config_booth_count(const struct dm_config *cfg);
+const struct dm_booth_conf *dm_config_booth(const struct dm_config *cfg, size_t i);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,90 @@
+/* dragoman: the receive path shared by every listener: socket -> SRTP
+ * unprotect (authentication + replay) -> jitter buffer -> Opus decode (with
+ * loss concealment) -> PCM to a sink. */
+#ifndef DRAGOMAN_RECEIVER_H
+#define DRAGOMAN_RECEIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dragoman/config.h"
+#include "dragoman/sdp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct dm_receiver;
+struct dm_playout;
+
+/* Where decoded audio goes: called on the receiver thread with n mono samples
+ * at 48 kHz (one frame, decoded or concealed). */
+typedef void (*dm_receiver_pcm_fn)(void *user, const float *pcm, size_t n);
+
+struct dm_receiver_params {
+	/* Either a configuration (the receiver holds the secret, derives the key
+	 * of any SSRC it sees and can switch channel) ... */
+	const struct dm_config *config;
+	const uint8_t *secret;       /* DM_SECRET_LEN bytes, with config */
+	int channel;                 /* channel index to start on */
+	/* ... or one SDP (fixed SSRC and key). */
+	const struct dm_sdp *sdp;
+	const char *sdp_path;        /* optional: re-read on an unknown SSRC (restart) */
+	const char *interface;       /* IPv4 address to join on; NULL: config's / 127.0.0.1 */
+	dm_receiver_pcm_fn on_pcm;
+	void *user;
+	/* Optional: a real-time sink's playout buffer; when set the receiver
+	 * conceals a missing packet as soon as the device is about to run dry
+	 * instead of waiting for a later packet. */
+	struct dm_playout *playout;
+};
+
+struct dm_receiver_stats {
+	uint64_t received;           /* authenticated packets */
+	uint64_t lost;
+	uint64_t late;
+	uint64_t reordered;
+	uint64_t duplicates;
+	uint64_t auth_failed;        /* dropped: SRTP authentication failed */
+	uint64_t replayed;           /* dropped: SRTP replay check */
+	uint64_t malformed;          /* dropped: not RTP/SRTP at all, truncated */
+	uint64_t unknown_ssrc;       /* dropped: SSRC over the new-SSRC rate limit or no key */
+	uint64_t concealed_frames;
+	uint64_t decoded_frames;
+	uint64_t ssrc_changes;
+	uint32_t ssrc;               /* current stream */
+	uint32_t roc;                /* its rollover counter when joined */
+	int channel;
+};
+
+/* Creates a receiver and joins its channel's group. Returns 0 and *out;
+ * DM_EINVAL; DM_ENET (the log names the address); DM_ENOMEM. */
+int dm_receiver_new(const struct dm_receiver_params *p, struct dm_receiver **out);
+
+/* Stops the thread if running, leaves the group and frees. NULL is fine. */
+void dm_receiver_free(struct dm_receiver *r);
+
+/* Starts the receiver thread. Returns 0 or DM_EIO. */
+int dm_receiver_start(struct dm_receiver *r);
+
+/* Stops and joins the receiver thread. */
+void dm_receiver_stop(struct dm_receiver *r);
+
+/* Switches to another channel (config mode only): leaves the old group,
+ * joins the new one, resets the stream state. Any thread.
+ * Returns 0, DM_EINVAL (no config), DM_ENOENT (no such channel) or DM_ENET. */
+int dm_receiver_switch(struct dm_receiver *r, int channel);
+
+/* Receives and handles packets for at most timeout_ms (one step of the
+ * thread's loop); for callers that run their own loop instead of
+ * dm_receiver_start. Returns 0 or DM_ENET. */
+int dm_receiver_poll(struct dm_receiver *r, int timeout_ms);
+
+/* Statistics; any thread. */
+void dm_receiver_get_stats(const struct dm_receiver *r, struct dm_receiver_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
