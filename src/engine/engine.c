@@ -1,2 +1,282 @@
-/* placeholder: being written */
+#include "engine.h"
+
 #include "dragoman/error.h"
+#include "dragoman/log.h"
+#include "dragoman/ring.h"
+#include "dragoman/sdp.h"
+#include "dragoman/stream.h"
+#include "jackio.h"
+#include "router.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+struct worker {
+	struct dm_engine *e;
+	pthread_t thread;
+	bool running;
+	int wake_fd;
+	size_t index;
+};
+
+struct dm_engine {
+	const struct dm_config *cfg;
+	char sdp_dir[4096];
+	size_t n_channels, n_consoles;
+	struct dm_stream **streams;
+	struct dm_ring **rings;
+	uint32_t *sdp_ssrc;               /* SSRC of the SDP file last written, 0: none */
+	struct dm_route *route;
+	struct dm_jackio *jack;
+	struct worker *workers;
+	size_t n_workers;
+	int frame_samples;
+	_Atomic bool stop;
+	bool jack_wait_logged;
+	struct timespec last_jack_try, last_remember;
+};
+
+static double since_ms(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) * 1e3 + (double)(now.tv_nsec - t->tv_nsec) / 1e6;
+}
+
+/* Each worker encodes the channels c with c % n_workers == index, as soon as
+ * the callback says a frame is complete. */
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct dm_engine *e = w->e;
+	float *frame = calloc((size_t)e->frame_samples, sizeof *frame);
+	if (!frame)
+		return NULL;
+	while (!atomic_load_explicit(&e->stop, memory_order_relaxed)) {
+		uint64_t n;
+		if (read(w->wake_fd, &n, sizeof n) < 0 && errno != EINTR)
+			break;
+		for (size_t c = w->index; c < e->n_channels; c += e->n_workers) {
+			while (dm_ring_readable(e->rings[c]) >= (size_t)e->frame_samples) {
+				dm_ring_read(e->rings[c], frame, (size_t)e->frame_samples);
+				dm_stream_send_frame(e->streams[c], frame);
+			}
+		}
+	}
+	free(frame);
+	return NULL;
+}
+
+int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
+{
+	if (!p || !p->config || !p->secret || !out)
+		return DM_EINVAL;
+	const struct dm_conference_conf *conf = dm_config_conference(p->config);
+	struct dm_engine *e = calloc(1, sizeof *e);
+	if (!e)
+		return DM_ENOMEM;
+	e->cfg = p->config;
+	if (p->sdp_dir)
+		snprintf(e->sdp_dir, sizeof e->sdp_dir, "%s", p->sdp_dir);
+	e->n_channels = dm_config_channel_count(p->config);
+	e->n_consoles = dm_config_console_count(p->config);
+	e->frame_samples = conf->profile->frame_samples;
+	int rc = DM_ENOMEM;
+	e->streams = calloc(e->n_channels, sizeof *e->streams);
+	e->rings = calloc(e->n_channels, sizeof *e->rings);
+	e->sdp_ssrc = calloc(e->n_channels, sizeof *e->sdp_ssrc);
+	if (!e->streams || !e->rings || !e->sdp_ssrc)
+		goto fail;
+
+	for (size_t c = 0; c < e->n_channels; c++) {
+		const struct dm_channel_conf *ch = dm_config_channel(p->config, c);
+		struct dm_stream_params sp = {
+			.conference_id = conf->id,
+			.conference_name = conf->name,
+			.channel_id = ch->id,
+			.channel_name = ch->name,
+			.language = ch->language,
+			.secret = p->secret,
+			.suite = conf->suite,
+			.profile = conf->profile,
+			.interface = conf->interface,
+			.group = ch->group,
+			.port = ch->port,
+			.ttl = conf->ttl,
+		};
+		rc = dm_stream_new(&sp, &e->streams[c]);
+		if (rc < 0) {
+			dm_log(DM_LOG_ERROR, "channel %s (%s:%u via %s): %s", ch->id, ch->group,
+			       ch->port, conf->interface, dm_strerror(rc));
+			goto fail;
+		}
+		rc = dm_ring_new((size_t)e->frame_samples * DM_RING_FRAMES, &e->rings[c]);
+		if (rc < 0)
+			goto fail;
+	}
+	rc = dm_route_new_from_config(p->config, &e->route);
+	if (rc < 0)
+		goto fail;
+
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	e->n_workers = p->workers > 0 ? (size_t)p->workers : (size_t)(cores > 0 ? cores : 1);
+	if (e->n_workers > e->n_channels)
+		e->n_workers = e->n_channels;
+	e->workers = calloc(e->n_workers, sizeof *e->workers);
+	int *fds = calloc(e->n_workers, sizeof *fds);
+	if (!e->workers || !fds) {
+		free(fds);
+		rc = DM_ENOMEM;
+		goto fail;
+	}
+	for (size_t w = 0; w < e->n_workers; w++) {
+		e->workers[w].e = e;
+		e->workers[w].index = w;
+		e->workers[w].wake_fd = fds[w] = eventfd(0, EFD_CLOEXEC);
+		if (fds[w] < 0) {
+			free(fds);
+			rc = DM_EIO;
+			goto fail;
+		}
+	}
+	const char **chan_ids = calloc(e->n_channels, sizeof *chan_ids);
+	const char **con_ids = calloc(e->n_consoles + 1, sizeof *con_ids);
+	if (!chan_ids || !con_ids) {
+		free(chan_ids);
+		free(con_ids);
+		free(fds);
+		rc = DM_ENOMEM;
+		goto fail;
+	}
+	for (size_t c = 0; c < e->n_channels; c++)
+		chan_ids[c] = dm_config_channel(p->config, c)->id;
+	for (size_t i = 0; i < e->n_consoles; i++)
+		con_ids[i] = dm_config_console(p->config, i)->id;
+	struct dm_jackio_params jp = {
+		.client_name = conf->jack_client,
+		.server_name = conf->jack_server,
+		.n_channels = e->n_channels,
+		.channel_ids = chan_ids,
+		.n_consoles = e->n_consoles,
+		.console_ids = con_ids,
+		.rings = e->rings,
+		.frame_samples = e->frame_samples,
+		.wake_fds = fds,
+		.n_wake_fds = e->n_workers,
+		.route = e->route,
+	};
+	rc = dm_jackio_new(&jp, &e->jack);
+	free(chan_ids);
+	free(con_ids);
+	free(fds);
+	if (rc < 0)
+		goto fail;
+	*out = e;
+	return 0;
+fail:
+	dm_engine_free(e);
+	return rc;
+}
+
+int dm_engine_start(struct dm_engine *e)
+{
+	for (size_t w = 0; w < e->n_workers; w++) {
+		if (pthread_create(&e->workers[w].thread, NULL, worker_main, &e->workers[w]) != 0)
+			return DM_EIO;
+		e->workers[w].running = true;
+		/* Encoders run right after the callback wakes them; below JACK's
+		 * own priority so they never preempt it. Without the privilege
+		 * they still work, only with more latency jitter. */
+		struct sched_param sp = { .sched_priority = 50 };
+		if (pthread_setschedparam(e->workers[w].thread, SCHED_FIFO, &sp) != 0 && w == 0)
+			dm_log(DM_LOG_INFO, "encoder threads run without real-time priority");
+	}
+	return 0;
+}
+
+static void write_sdps(struct dm_engine *e)
+{
+	if (!e->sdp_dir[0])
+		return;
+	for (size_t c = 0; c < e->n_channels; c++) {
+		struct dm_stream_stats st;
+		dm_stream_get_stats(e->streams[c], &st);
+		if (st.packets == 0 || st.ssrc == e->sdp_ssrc[c])
+			continue;
+		struct dm_sdp sdp;
+		dm_stream_get_sdp(e->streams[c], &sdp);
+		char path[4200];
+		snprintf(path, sizeof path, "%s/%s.sdp", e->sdp_dir, dm_config_channel(e->cfg, c)->id);
+		int rc = dm_sdp_write_file(&sdp, path);
+		if (rc < 0) {
+			dm_log(DM_LOG_ERROR, "cannot write %s: %s", path, dm_strerror(rc));
+			continue;
+		}
+		e->sdp_ssrc[c] = sdp.ssrc;
+		dm_log(DM_LOG_INFO, "wrote %s", path);
+	}
+}
+
+int dm_engine_tick(struct dm_engine *e)
+{
+	if (dm_jackio_lost(e->jack)) {
+		dm_log(DM_LOG_ERROR, "JACK server went away; waiting for it to come back");
+		dm_jackio_close(e->jack);
+		e->jack_wait_logged = true;
+	}
+	struct dm_jackio_stats js;
+	dm_jackio_get_stats(e->jack, &js);
+	if (!js.connected && since_ms(&e->last_jack_try) >= DM_JACK_RETRY_MS) {
+		clock_gettime(CLOCK_MONOTONIC, &e->last_jack_try);
+		if (dm_jackio_open(e->jack) == 0) {
+			e->jack_wait_logged = false;
+		} else if (!e->jack_wait_logged) {
+			dm_log(DM_LOG_WARN, "JACK server is not running; retrying every second");
+			e->jack_wait_logged = true;
+		}
+	}
+	if (js.connected && since_ms(&e->last_remember) >= 1000) {
+		clock_gettime(CLOCK_MONOTONIC, &e->last_remember);
+		dm_jackio_remember(e->jack);
+	}
+	write_sdps(e);
+	return 0;
+}
+
+void dm_engine_free(struct dm_engine *e)
+{
+	if (!e)
+		return;
+	atomic_store(&e->stop, true);
+	dm_jackio_free(e->jack);
+	for (size_t w = 0; w < e->n_workers && e->workers; w++) {
+		uint64_t one = 1;
+		if (e->workers[w].running) {
+			ssize_t r = write(e->workers[w].wake_fd, &one, sizeof one);
+			(void)r;
+			pthread_join(e->workers[w].thread, NULL);
+		}
+		if (e->workers[w].wake_fd > 0)
+			close(e->workers[w].wake_fd);
+	}
+	free(e->workers);
+	for (size_t c = 0; c < e->n_channels; c++) {
+		if (e->streams)
+			dm_stream_free(e->streams[c]);
+		if (e->rings)
+			dm_ring_free(e->rings[c]);
+	}
+	free(e->streams);
+	free(e->rings);
+	free(e->sdp_ssrc);
+	dm_route_free(e->route);
+	free(e);
+}

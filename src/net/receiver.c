@@ -1,2 +1,614 @@
-/* placeholder: being written */
 #include "dragoman/receiver.h"
+
+#include "dragoman/error.h"
+#include "dragoman/jitter.h"
+#include "dragoman/keys.h"
+#include "dragoman/log.h"
+#include "dragoman/playout.h"
+#include "dragoman/rtp.h"
+#include "dragoman/srtp.h"
+#include "sock.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <opus/opus.h>
+#include <openssl/crypto.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_STREAMS 8          /* SSRCs with a key at once: current, restarting, a few more */
+#define MAX_FRAME 5760         /* 120 ms at 48 kHz, Opus's largest */
+
+/* One SSRC we hold a key for. */
+struct stream {
+	uint32_t ssrc;
+	struct dm_srtp *srtp;
+	bool in_use;
+	bool roc_known;          /* an RTP packet authenticated: the ROC is set */
+	bool has_sr;
+	uint32_t sr_packets;     /* packet count of its latest sender report */
+	uint64_t failed_us;      /* last failed ROC search, to not repeat it per packet */
+	uint64_t last_us;        /* last authenticated packet */
+};
+
+struct dm_receiver {
+	const struct dm_config *cfg;
+	uint8_t secret[DM_SECRET_LEN];
+	bool have_secret;
+	struct dm_sdp sdp;
+	bool sdp_mode;
+	char sdp_path[4096];
+	uint64_t sdp_reload_us;
+	char iface[64];
+	dm_receiver_pcm_fn on_pcm;
+	void *user;
+	struct dm_playout *playout;
+
+	int channel;
+	_Atomic int want_channel;
+	char group[64];
+	uint16_t port;
+	int frame_samples;       /* expected, from the profile (for timing only) */
+	int fd_rtp, fd_rtcp;
+
+	struct stream streams[MAX_STREAMS];
+	int current;             /* index into streams, -1: none */
+	double ssrc_tokens;      /* rate limit of key derivations */
+	uint64_t tokens_us;
+
+	struct dm_jitter *jitter;
+	OpusDecoder *dec;
+	int last_frame;
+	float pcm[MAX_FRAME];
+
+	pthread_t thread;
+	bool running;
+	_Atomic bool stop;
+
+	_Atomic uint64_t auth_failed, replayed, malformed, unknown_ssrc, concealed, decoded,
+		ssrc_changes;
+	_Atomic uint32_t cur_ssrc, cur_roc;
+	_Atomic int cur_channel;
+	/* The jitter buffer's statistics, copied out for other threads. */
+	_Atomic uint64_t j_received, j_lost, j_late, j_reordered, j_dup;
+};
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void inc(_Atomic uint64_t *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static void drop_stream(struct stream *s)
+{
+	dm_srtp_free(s->srtp);
+	memset(s, 0, sizeof *s);
+}
+
+static void reset_streams(struct dm_receiver *r)
+{
+	for (int i = 0; i < MAX_STREAMS; i++)
+		drop_stream(&r->streams[i]);
+	r->current = -1;
+	atomic_store(&r->cur_ssrc, 0);
+}
+
+static void close_sockets(struct dm_receiver *r)
+{
+	if (r->fd_rtp >= 0)
+		close(r->fd_rtp);
+	if (r->fd_rtcp >= 0)
+		close(r->fd_rtcp);
+	r->fd_rtp = r->fd_rtcp = -1;
+}
+
+static int open_sockets(struct dm_receiver *r)
+{
+	close_sockets(r);
+	r->fd_rtp = dm_sock_open_receiver(r->group, r->port, r->iface);
+	if (r->fd_rtp < 0) {
+		int rc = r->fd_rtp;
+		r->fd_rtp = -1;
+		return rc;
+	}
+	r->fd_rtcp = dm_sock_open_receiver(r->group, (uint16_t)(r->port + 1), r->iface);
+	if (r->fd_rtcp < 0) {
+		int rc = r->fd_rtcp;
+		r->fd_rtcp = -1;
+		close_sockets(r);
+		return rc;
+	}
+	return 0;
+}
+
+/* Points the receiver at a channel (config mode) and forgets the old stream. */
+static int tune(struct dm_receiver *r, int channel)
+{
+	const struct dm_channel_conf *ch = dm_config_channel(r->cfg, (size_t)channel);
+	if (!ch)
+		return DM_ENOENT;
+	snprintf(r->group, sizeof r->group, "%s", ch->group);
+	r->port = ch->port;
+	r->channel = channel;
+	reset_streams(r);
+	int rc = open_sockets(r);
+	atomic_store(&r->cur_channel, channel);
+	return rc;
+}
+
+int dm_receiver_new(const struct dm_receiver_params *p, struct dm_receiver **out)
+{
+	if (!p || !out || !p->on_pcm || (!p->config == !p->sdp) || (p->config && !p->secret))
+		return DM_EINVAL;
+	struct dm_receiver *r = calloc(1, sizeof *r);
+	if (!r)
+		return DM_ENOMEM;
+	r->fd_rtp = r->fd_rtcp = -1;
+	r->current = -1;
+	r->on_pcm = p->on_pcm;
+	r->user = p->user;
+	r->playout = p->playout;
+	r->ssrc_tokens = DM_LISTEN_NEW_SSRC_PER_S;
+	r->tokens_us = now_us();
+	int rc = DM_ENOMEM, err;
+	r->dec = opus_decoder_create(DM_SAMPLE_RATE, 1, &err);
+	if (!r->dec)
+		goto fail;
+	if ((rc = dm_jitter_new(DM_LISTEN_JITTER_PACKETS, DM_MAX_PACKET, &r->jitter)) < 0)
+		goto fail;
+
+	if (p->config) {
+		r->cfg = p->config;
+		memcpy(r->secret, p->secret, DM_SECRET_LEN);
+		r->have_secret = true;
+		const struct dm_conference_conf *conf = dm_config_conference(p->config);
+		snprintf(r->iface, sizeof r->iface, "%s", p->interface ? p->interface : conf->interface);
+		r->frame_samples = conf->profile->frame_samples;
+		if ((size_t)p->channel >= dm_config_channel_count(p->config) || p->channel < 0) {
+			rc = DM_ENOENT;
+			goto fail;
+		}
+		atomic_store(&r->want_channel, p->channel);
+		if ((rc = tune(r, p->channel)) < 0)
+			goto fail;
+	} else {
+		r->sdp = *p->sdp;
+		r->sdp_mode = true;
+		if (p->sdp_path)
+			snprintf(r->sdp_path, sizeof r->sdp_path, "%s", p->sdp_path);
+		snprintf(r->group, sizeof r->group, "%s", r->sdp.addr);
+		r->port = r->sdp.port;
+		r->frame_samples = r->sdp.frame_samples > 0 ? r->sdp.frame_samples : 240;
+		/* Without --interface, join where the engine says it sends from if
+		 * that address is ours (a listener on the engine's host), else let
+		 * the kernel's routing choose. */
+		snprintf(r->iface, sizeof r->iface, "%s", p->interface ? p->interface : r->sdp.origin_addr);
+		rc = open_sockets(r);
+		if (rc < 0 && !p->interface) {
+			snprintf(r->iface, sizeof r->iface, "0.0.0.0");
+			rc = open_sockets(r);
+		}
+		if (rc < 0)
+			goto fail;
+		atomic_store(&r->want_channel, -1);
+		atomic_store(&r->cur_channel, -1);
+		r->channel = -1;
+	}
+	/* A late packet of a wav listener waits two frames before it is
+	 * concealed; a device listener conceals when the device runs dry. */
+	dm_jitter_set_reorder_wait(r->jitter, r->playout ? 20000u
+							 : (uint64_t)r->frame_samples * 2000000u /
+								   DM_SAMPLE_RATE);
+	r->last_frame = r->frame_samples;
+	*out = r;
+	return 0;
+fail:
+	dm_receiver_free(r);
+	return rc;
+}
+
+void dm_receiver_free(struct dm_receiver *r)
+{
+	if (!r)
+		return;
+	dm_receiver_stop(r);
+	close_sockets(r);
+	reset_streams(r);
+	dm_jitter_free(r->jitter);
+	if (r->dec)
+		opus_decoder_destroy(r->dec);
+	OPENSSL_cleanse(r->secret, sizeof r->secret);
+	OPENSSL_cleanse(&r->sdp, sizeof r->sdp);
+	free(r);
+}
+
+static struct stream *find_stream(struct dm_receiver *r, uint32_t ssrc)
+{
+	for (int i = 0; i < MAX_STREAMS; i++)
+		if (r->streams[i].in_use && r->streams[i].ssrc == ssrc)
+			return &r->streams[i];
+	return NULL;
+}
+
+/* A key derivation costs an HKDF and, for RTP, a ROC search: at most a few new
+ * SSRCs per second, so a flood of invented SSRCs costs next to nothing. */
+static bool take_token(struct dm_receiver *r, uint64_t now)
+{
+	r->ssrc_tokens += (double)(now - r->tokens_us) * 1e-6 * DM_LISTEN_NEW_SSRC_PER_S;
+	r->tokens_us = now;
+	if (r->ssrc_tokens > DM_LISTEN_NEW_SSRC_PER_S)
+		r->ssrc_tokens = DM_LISTEN_NEW_SSRC_PER_S;
+	if (r->ssrc_tokens < 1.0)
+		return false;
+	r->ssrc_tokens -= 1.0;
+	return true;
+}
+
+static void reload_sdp(struct dm_receiver *r, uint64_t now)
+{
+	if (!r->sdp_path[0] || now - r->sdp_reload_us < 200000u)
+		return;
+	r->sdp_reload_us = now;
+	struct dm_sdp fresh;
+	if (dm_sdp_read_file(r->sdp_path, &fresh) == 0 && fresh.ssrc != r->sdp.ssrc &&
+	    strcmp(fresh.addr, r->sdp.addr) == 0 && fresh.port == r->sdp.port) {
+		r->sdp = fresh;
+		dm_log(DM_LOG_INFO, "%s: new stream %08x", r->sdp_path, fresh.ssrc);
+	}
+	OPENSSL_cleanse(&fresh, sizeof fresh);
+}
+
+/* Finds or creates the key context of an SSRC; NULL when we may not (rate
+ * limit, SSRC not in the SDP) or cannot. */
+static struct stream *stream_for(struct dm_receiver *r, uint32_t ssrc, uint64_t now)
+{
+	struct stream *s = find_stream(r, ssrc);
+	if (s)
+		return s;
+	uint8_t key[DM_SRTP_MAX_KEY_LEN];
+	enum dm_srtp_suite suite;
+	if (r->sdp_mode) {
+		if (ssrc != r->sdp.ssrc)
+			reload_sdp(r, now);
+		if (ssrc != r->sdp.ssrc)
+			return NULL;
+		memcpy(key, r->sdp.key, r->sdp.key_len);
+		suite = r->sdp.suite;
+	} else {
+		if (!take_token(r, now))
+			return NULL;
+		const struct dm_conference_conf *conf = dm_config_conference(r->cfg);
+		suite = conf->suite;
+		if (dm_keys_derive(r->secret, conf->id, dm_config_channel(r->cfg, (size_t)r->channel)->id,
+				   ssrc, suite, key, sizeof key) < 0)
+			return NULL;
+	}
+	/* Evict the least recently authenticated stream that is not current. */
+	int slot = -1;
+	for (int i = 0; i < MAX_STREAMS; i++) {
+		if (i == r->current)
+			continue;
+		if (!r->streams[i].in_use) {
+			slot = i;
+			break;
+		}
+		if (slot < 0 || r->streams[i].last_us < r->streams[slot].last_us)
+			slot = i;
+	}
+	drop_stream(&r->streams[slot]);
+	s = &r->streams[slot];
+	int rc = dm_srtp_new(suite, DM_SRTP_RECV, ssrc, key, &s->srtp);
+	OPENSSL_cleanse(key, sizeof key);
+	if (rc < 0)
+		return NULL;
+	s->ssrc = ssrc;
+	s->in_use = true;
+	return s;
+}
+
+static void emit(struct dm_receiver *r, int n)
+{
+	if (n > 0)
+		r->on_pcm(r->user, r->pcm, (size_t)n);
+}
+
+/* Decodes whatever the jitter buffer is ready to give. */
+static void drain(struct dm_receiver *r, uint64_t now)
+{
+	uint8_t buf[DM_MAX_PACKET];
+	for (;;) {
+		/* Conceal now rather than let the device run dry waiting for a
+		 * packet that is late or lost. */
+		int force = r->playout && dm_playout_level(r->playout) < (size_t)r->last_frame / 2;
+		size_t len = 0;
+		uint16_t seq;
+		int res = dm_jitter_pop(r->jitter, now, force, buf, sizeof buf, &len, &seq);
+		if (res <= 0)
+			break;
+		int n;
+		if (res == DM_JITTER_PACKET) {
+			n = opus_decode_float(r->dec, buf, (opus_int32)len, r->pcm, MAX_FRAME, 0);
+			if (n > 0) {
+				r->last_frame = n;
+				inc(&r->decoded);
+			} else {
+				/* Undecodable but authenticated: conceal its slot. */
+				n = opus_decode_float(r->dec, NULL, 0, r->pcm, r->last_frame, 0);
+				inc(&r->concealed);
+			}
+		} else {
+			/* In-band FEC when the next packet carries it (SILK/hybrid),
+			 * plain loss concealment otherwise. */
+			int have_next = dm_jitter_peek_after_next(r->jitter, buf, sizeof buf, &len);
+			n = -1;
+			if (have_next == 1)
+				n = opus_decode_float(r->dec, buf, (opus_int32)len, r->pcm,
+						      r->last_frame, 1);
+			if (n <= 0)
+				n = opus_decode_float(r->dec, NULL, 0, r->pcm, r->last_frame, 0);
+			inc(&r->concealed);
+		}
+		emit(r, n);
+	}
+	struct dm_jitter_stats js;
+	dm_jitter_get_stats(r->jitter, &js);
+	atomic_store_explicit(&r->j_received, js.received, memory_order_relaxed);
+	atomic_store_explicit(&r->j_lost, js.lost, memory_order_relaxed);
+	atomic_store_explicit(&r->j_late, js.late, memory_order_relaxed);
+	atomic_store_explicit(&r->j_reordered, js.reordered, memory_order_relaxed);
+	atomic_store_explicit(&r->j_dup, js.duplicates, memory_order_relaxed);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The ROC a late joiner must use. The sender report's packet count n is the
+ * packets sent so far; the index of the latest is initial_seq + n - 1 with
+ * initial_seq < 65536, so the ROC is n / 65536 or the one after. Without a
+ * report, count up from 0 (the stream is young, or we wait for the report). */
+static int find_roc(struct dm_receiver *r, struct stream *s, const uint8_t *pkt, size_t len,
+		    uint64_t now)
+{
+	if (s->failed_us && now - s->failed_us < 1000000u && !s->has_sr)
+		return DM_EAUTH;
+	uint32_t cand[3];
+	size_t nc = 0;
+	if (s->has_sr) {
+		uint32_t base = s->sr_packets >> 16;
+		cand[nc++] = base;
+		cand[nc++] = base + 1;
+		if (base > 0)
+			cand[nc++] = base - 1;
+	}
+	uint32_t roc;
+	int rc = dm_srtp_find_roc(s->srtp, pkt, len, cand, nc, DM_LISTEN_ROC_SEARCH, &roc);
+	if (rc < 0) {
+		s->failed_us = now ? now : 1;
+		return rc;
+	}
+	s->roc_known = true;
+	(void)r;
+	return 0;
+}
+
+static void on_rtp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t now)
+{
+	if (len < DM_RTP_HEADER_LEN || (pkt[0] >> 6) != 2 ||
+	    (pkt[1] & 0x7f) != (r->sdp_mode ? r->sdp.pt : DM_RTP_PT_OPUS)) {
+		inc(&r->malformed);
+		return;
+	}
+	uint32_t ssrc = be32(pkt + 8);
+	struct stream *cur = r->current >= 0 ? &r->streams[r->current] : NULL;
+	if (cur && cur->ssrc != ssrc) {
+		/* Another stream while ours is alive: an old capture replayed, or
+		 * a rotation that has not reached us yet. Keep to ours until it
+		 * falls silent; it costs no crypto. */
+		uint64_t quiet = (uint64_t)r->frame_samples * 1000000u / DM_SAMPLE_RATE * 3;
+		if (quiet < 15000)
+			quiet = 15000;
+		if (now - cur->last_us < quiet) {
+			inc(&r->unknown_ssrc);
+			return;
+		}
+	}
+	struct stream *s = stream_for(r, ssrc, now);
+	if (!s) {
+		inc(&r->unknown_ssrc);
+		return;
+	}
+	if (!s->roc_known && find_roc(r, s, pkt, len, now) < 0) {
+		inc(&r->auth_failed);
+		return;
+	}
+	int rc = dm_srtp_unprotect(s->srtp, pkt, &len);
+	if (rc < 0) {
+		if (rc == DM_EAUTH)
+			inc(&r->auth_failed);
+		else if (rc == DM_EREPLAY)
+			inc(&r->replayed);
+		else
+			inc(&r->malformed);
+		return;
+	}
+	s->last_us = now;
+	struct dm_rtp_header h;
+	if (dm_rtp_parse(pkt, len, &h) < 0) {
+		inc(&r->malformed);
+		return;
+	}
+	int idx = (int)(s - r->streams);
+	if (idx != r->current) {
+		/* A new stream (engine restart or first packet): start clean, at
+		 * once, from this packet. */
+		if (r->current >= 0)
+			inc(&r->ssrc_changes);
+		r->current = idx;
+		dm_jitter_reset(r->jitter);
+		opus_decoder_ctl(r->dec, OPUS_RESET_STATE);
+		if (r->playout)
+			dm_playout_flush(r->playout);
+		uint32_t roc = 0;
+		dm_srtp_get_roc(s->srtp, &roc);
+		atomic_store(&r->cur_ssrc, ssrc);
+		atomic_store(&r->cur_roc, roc);
+		dm_log(DM_LOG_DEBUG, "stream %08x, roc %u", ssrc, roc);
+	}
+	rc = dm_jitter_put(r->jitter, h.seq, h.ts, pkt + h.payload_off, h.payload_len, now);
+	(void)rc; /* late and duplicate packets are counted by the jitter buffer */
+	drain(r, now);
+}
+
+static void on_rtcp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t now)
+{
+	if (len < 8 || (pkt[0] >> 6) != 2 || !dm_rtp_is_rtcp(pkt, len)) {
+		inc(&r->malformed);
+		return;
+	}
+	struct stream *s = stream_for(r, be32(pkt + 4), now);
+	if (!s) {
+		inc(&r->unknown_ssrc);
+		return;
+	}
+	int rc = dm_srtp_unprotect_rtcp(s->srtp, pkt, &len);
+	if (rc < 0) {
+		if (rc == DM_EAUTH)
+			inc(&r->auth_failed);
+		else if (rc == DM_EREPLAY)
+			inc(&r->replayed);
+		else
+			inc(&r->malformed);
+		return;
+	}
+	bool has_sr = false;
+	struct dm_rtcp_sr sr;
+	if (dm_rtcp_parse(pkt, len, &has_sr, &sr, NULL, NULL) == 0 && has_sr) {
+		s->has_sr = true;
+		s->sr_packets = sr.packet_count;
+		s->failed_us = 0;
+	}
+}
+
+int dm_receiver_poll(struct dm_receiver *r, int timeout_ms)
+{
+	int want = atomic_load(&r->want_channel);
+	if (!r->sdp_mode && want != r->channel) {
+		int rc = tune(r, want);
+		dm_jitter_reset(r->jitter);
+		opus_decoder_ctl(r->dec, OPUS_RESET_STATE);
+		if (r->playout)
+			dm_playout_flush(r->playout);
+		if (rc < 0)
+			return rc;
+	}
+	struct pollfd pfd[2] = { { .fd = r->fd_rtp, .events = POLLIN },
+				 { .fd = r->fd_rtcp, .events = POLLIN } };
+	int n = poll(pfd, 2, timeout_ms);
+	uint64_t now = now_us();
+	if (n < 0)
+		return errno == EINTR ? 0 : DM_ENET;
+	uint8_t buf[DM_MAX_PACKET + 64];
+	/* Drain each socket; bounded so one socket cannot starve the other. */
+	for (int i = 0; i < 64 && (pfd[0].revents & POLLIN); i++) {
+		ssize_t len = recv(r->fd_rtp, buf, sizeof buf, 0);
+		if (len < 0)
+			break;
+		if ((size_t)len > DM_MAX_PACKET) {
+			inc(&r->malformed);
+			continue;
+		}
+		on_rtp(r, buf, (size_t)len, now);
+	}
+	for (int i = 0; i < 16 && (pfd[1].revents & POLLIN); i++) {
+		ssize_t len = recv(r->fd_rtcp, buf, sizeof buf, 0);
+		if (len < 0)
+			break;
+		if ((size_t)len > DM_MAX_PACKET) {
+			inc(&r->malformed);
+			continue;
+		}
+		on_rtcp(r, buf, (size_t)len, now);
+	}
+	/* Time also decides: a gap is concealed when its wait is over. */
+	drain(r, now);
+	return 0;
+}
+
+static void *receiver_main(void *arg)
+{
+	struct dm_receiver *r = arg;
+	int timeout = r->playout ? 2 : 10;
+	while (!atomic_load_explicit(&r->stop, memory_order_relaxed))
+		if (dm_receiver_poll(r, timeout) < 0) {
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	return NULL;
+}
+
+int dm_receiver_start(struct dm_receiver *r)
+{
+	if (!r)
+		return DM_EINVAL;
+	if (r->running)
+		return 0;
+	atomic_store(&r->stop, false);
+	if (pthread_create(&r->thread, NULL, receiver_main, r) != 0)
+		return DM_EIO;
+	r->running = true;
+	return 0;
+}
+
+void dm_receiver_stop(struct dm_receiver *r)
+{
+	if (!r || !r->running)
+		return;
+	atomic_store(&r->stop, true);
+	pthread_join(r->thread, NULL);
+	r->running = false;
+}
+
+int dm_receiver_switch(struct dm_receiver *r, int channel)
+{
+	if (!r || !r->cfg)
+		return DM_EINVAL;
+	if (channel < 0 || (size_t)channel >= dm_config_channel_count(r->cfg))
+		return DM_ENOENT;
+	atomic_store(&r->want_channel, channel);
+	return 0;
+}
+
+void dm_receiver_get_stats(const struct dm_receiver *r, struct dm_receiver_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	st->received = atomic_load_explicit(&r->j_received, memory_order_relaxed);
+	st->lost = atomic_load_explicit(&r->j_lost, memory_order_relaxed);
+	st->late = atomic_load_explicit(&r->j_late, memory_order_relaxed);
+	st->reordered = atomic_load_explicit(&r->j_reordered, memory_order_relaxed);
+	st->duplicates = atomic_load_explicit(&r->j_dup, memory_order_relaxed);
+	st->auth_failed = atomic_load_explicit(&r->auth_failed, memory_order_relaxed);
+	st->replayed = atomic_load_explicit(&r->replayed, memory_order_relaxed);
+	st->malformed = atomic_load_explicit(&r->malformed, memory_order_relaxed);
+	st->unknown_ssrc = atomic_load_explicit(&r->unknown_ssrc, memory_order_relaxed);
+	st->concealed_frames = atomic_load_explicit(&r->concealed, memory_order_relaxed);
+	st->decoded_frames = atomic_load_explicit(&r->decoded, memory_order_relaxed);
+	st->ssrc_changes = atomic_load_explicit(&r->ssrc_changes, memory_order_relaxed);
+	st->ssrc = atomic_load_explicit(&r->cur_ssrc, memory_order_relaxed);
+	st->roc = atomic_load_explicit(&r->cur_roc, memory_order_relaxed);
+	st->channel = atomic_load_explicit(&r->cur_channel, memory_order_relaxed);
+}
