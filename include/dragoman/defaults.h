@@ -17,6 +17,8 @@
 #define DM_DEFAULT_FALLBACK "floor"
 
 #define DM_FLOOR_ID "floor"           /* channel 0, everywhere */
+#define DM_DEFAULT_FLOOR_NAME "Floor"
+#define DM_DEFAULT_FLOOR_LANGUAGE "und" /* BCP 47: undetermined */
 #define DM_ID_MAX 32                  /* ids: [A-Za-z0-9_-], 1..31 chars */
 #define DM_NAME_MAX 128
 
