@@ -1,6 +1,18 @@
 /* dragoman: the conference configuration (libconfig format).
  *
- * A loaded configuration is immutable and may be read from any thread. */
+ * A loaded configuration is immutable and may be read from any thread.
+ *
+ * The file (configs/demo.conf is the reference): sections conference { id,
+ * secret_file; name, profile, srtp }, jack { client_name, server_name },
+ * network { interface, ttl }, floor { group, port; name, language },
+ * channels ( { id, group, port; name, language, fallback }, ... ),
+ * booths ( { id; consoles ( { id, a; b, live }, ... ) }, ... ).
+ * Only conference and floor are required; defaults are in defaults.h (the
+ * floor's name defaults to "Floor", its language to "und"). Ids are
+ * [A-Za-z0-9_-]{1,31}; a channel id is never "floor" and never all digits (so
+ * a number always means a position). Console a/b name channel ids other than
+ * the floor. Unknown settings are errors, not ignored. Relative paths
+ * (secret_file, @include) are relative to the config file's folder. */
 #ifndef DRAGOMAN_CONFIG_H
 #define DRAGOMAN_CONFIG_H
 
@@ -60,24 +72,31 @@ struct dm_conference_conf {
 	int ttl;                    /* network.ttl */
 };
 
-/* Called once per problem found while loading: file is the config path, line
- * the 1-based line (0 when the problem has no line, e.g. an unreadable file). */
+/* Called once per problem found while loading: file is the config path (or the
+ * @included file the problem is in), line the 1-based line (0 when the problem
+ * has no line, e.g. an unreadable file or a missing section). msg is lowercase,
+ * without a trailing period, and names the setting or id concerned. All strings
+ * are valid during the call only. Problems arrive sorted by line, once the whole
+ * file has been checked. */
 typedef void (*dm_config_error_fn)(void *user, const char *file, int line, const char *msg);
 
 /* Loads and validates a configuration.
  * path: the file; on_error (may be NULL) receives every problem, not only the
  * first; check_secret: also check that the secret file exists, holds a valid
  * secret and is not readable by group or others.
- * On success *out owns a new configuration (free with dm_config_free).
- * Returns 0; DM_EINVAL for NULL arguments; DM_ECONFIG when there were problems
- * (each already reported); DM_ENOMEM. Thread: any. */
+ * On success *out owns a new configuration (free with dm_config_free); on
+ * failure *out is set to NULL (when out is not NULL).
+ * Returns 0; DM_EINVAL for NULL path or out; DM_ECONFIG when there were problems
+ * (each already reported; an unreadable file is one problem too); DM_ENOMEM.
+ * Thread: any. */
 int dm_config_load(const char *path, bool check_secret, dm_config_error_fn on_error, void *user,
 		   struct dm_config **out);
 
 /* Frees a configuration; NULL is fine. */
 void dm_config_free(struct dm_config *cfg);
 
-/* The conference-wide settings. Never NULL for a loaded configuration. */
+/* The conference-wide settings. Never NULL for a loaded configuration.
+ * The accessors below answer NULL (or 0 for counts) when cfg is NULL. */
 const struct dm_conference_conf *dm_config_conference(const struct dm_config *cfg);
 
 /* Number of channels, floor included (so at least 1). */
@@ -87,7 +106,7 @@ size_t dm_config_channel_count(const struct dm_config *cfg);
 const struct dm_channel_conf *dm_config_channel(const struct dm_config *cfg, size_t i);
 
 /* Finds a channel by id ("floor", "fr") or by number ("0", "2"). Returns its
- * index, or DM_ENOENT. */
+ * index, DM_ENOENT, or DM_EINVAL for NULL arguments. */
 int dm_config_find_channel(const struct dm_config *cfg, const char *id_or_number);
 
 size_t dm_config_console_count(const struct dm_config *cfg);

@@ -15,12 +15,12 @@ extern "C" {
 struct dm_jitter;
 
 struct dm_jitter_stats {
-	uint64_t received;    /* packets accepted into the buffer */
-	uint64_t lost;        /* sequence numbers given up on (concealed) */
-	uint64_t late;        /* arrived after their turn had passed (dropped) */
-	uint64_t reordered;   /* arrived out of order but in time */
-	uint64_t duplicates;  /* arrived twice (dropped) */
-	uint64_t resets;      /* restarts on a large jump (engine restart) */
+	uint64_t received;   /* packets accepted into the buffer */
+	uint64_t lost;	     /* sequence numbers given up on (concealed) */
+	uint64_t late;	     /* arrived after their turn had passed (dropped) */
+	uint64_t reordered;  /* arrived out of order but in time */
+	uint64_t duplicates; /* arrived twice (dropped) */
+	uint64_t resets;     /* restarts on a large jump (engine restart) */
 };
 
 /* What dm_jitter_pop produced. */
@@ -30,8 +30,8 @@ enum dm_jitter_result {
 	DM_JITTER_LOST = 2,   /* the next packet is lost: conceal one frame */
 };
 
-/* capacity: packets held at most (>= 2). max_payload: largest payload. Returns 0
- * and *out, DM_EINVAL or DM_ENOMEM. */
+/* capacity: packets held at most (2..32768). max_payload: largest payload
+ * (> 0). Returns 0 and *out, DM_EINVAL or DM_ENOMEM. */
 int dm_jitter_new(size_t capacity, size_t max_payload, struct dm_jitter **out);
 void dm_jitter_free(struct dm_jitter *j);
 
@@ -43,19 +43,27 @@ void dm_jitter_reset(struct dm_jitter *j);
  * packet is there and the caller pops. */
 void dm_jitter_set_reorder_wait(struct dm_jitter *j, uint64_t us);
 
-/* Inserts a packet that arrived at now_us. A jump of more than capacity ahead
- * or behind of the expected sequence (restart of the sender) resets the
- * buffer and starts from this packet. Returns 0; DM_EREPLAY for a duplicate;
- * DM_EAGAIN for a late packet (counted, dropped); DM_ENOSPC for a payload
- * larger than max_payload; DM_EINVAL. */
+/* Inserts a packet that arrived at now_us. The first packet (after _new,
+ * _reset or a restart) sets the expected sequence. A jump of capacity or more
+ * ahead of the expected sequence, or of more than capacity behind it (restart
+ * of the sender), resets the buffer (counted in resets) and starts from this
+ * packet. Returns 0; DM_EREPLAY for a duplicate of a packet held; DM_EAGAIN for
+ * a late packet, i.e. one whose turn has passed (played or concealed; counted,
+ * dropped); DM_ENOSPC for a payload larger than max_payload; DM_EINVAL (j NULL,
+ * or payload NULL with len > 0). A packet arriving after a later one counts as
+ * reordered. */
 int dm_jitter_put(struct dm_jitter *j, uint16_t seq, uint32_t ts, const uint8_t *payload,
 		  size_t len, uint64_t now_us);
 
-/* Takes the next frame in order. force: the output is about to run dry, so a
- * missing packet is declared lost now if any later packet is held (with none
- * held, EMPTY). Copies the payload to buf (cap bytes) and its length to *len
- * for DM_JITTER_PACKET; *seq gets the sequence number popped or concealed.
- * Returns an enum dm_jitter_result, or DM_ENOSPC / DM_EINVAL. */
+/* Takes the next frame in order. If the next packet is missing but a later one
+ * is held, it is declared lost (DM_JITTER_LOST, counted) once the oldest held
+ * packet arrived at least the reorder wait before now_us, or at once with
+ * force (the output is about to run dry); with nothing later held, EMPTY.
+ * Copies the payload to buf (cap bytes) and its length to *len for
+ * DM_JITTER_PACKET (*len is 0 otherwise); *seq gets the sequence number
+ * popped or concealed (seq may be NULL). Returns an enum dm_jitter_result;
+ * DM_ENOSPC if the packet is larger than cap (it stays, for a retry);
+ * DM_EINVAL (j or len NULL, or buf NULL with cap > 0). */
 int dm_jitter_pop(struct dm_jitter *j, uint64_t now_us, int force, uint8_t *buf, size_t cap,
 		  size_t *len, uint16_t *seq);
 
@@ -64,7 +72,8 @@ size_t dm_jitter_count(const struct dm_jitter *j);
 
 /* True if the packet after the next one is held (for Opus in-band FEC: the
  * next packet can be rebuilt from it). Copies it like dm_jitter_pop without
- * consuming it. Returns 1 if copied, 0 if not held, negative on error. */
+ * consuming it. Returns 1 if copied, 0 if not held, DM_ENOSPC (cap too small)
+ * or DM_EINVAL (as for dm_jitter_pop). */
 int dm_jitter_peek_after_next(const struct dm_jitter *j, uint8_t *buf, size_t cap, size_t *len);
 
 void dm_jitter_get_stats(const struct dm_jitter *j, struct dm_jitter_stats *st);

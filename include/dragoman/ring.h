@@ -1,5 +1,9 @@
 /* dragoman: lock-free single-producer / single-consumer ring of float
- * samples, between the JACK process callback and a worker thread. */
+ * samples, between the JACK process callback and a worker thread.
+ *
+ * One thread writes (dm_ring_write, dm_ring_writable), one thread reads
+ * (dm_ring_read, _peek, _skip, _readable); no locks, no syscalls. A NULL ring
+ * or buffer, or n == 0, makes the calls below return 0. */
 #ifndef DRAGOMAN_RING_H
 #define DRAGOMAN_RING_H
 
@@ -12,8 +16,10 @@ extern "C" {
 struct dm_ring;
 
 /* Allocates a ring holding at least capacity samples (rounded up to a power of
- * two) and touches its memory, so the RT side never page-faults. Returns 0 and
- * *out, DM_EINVAL (capacity 0 or huge) or DM_ENOMEM. Not RT-safe. */
+ * two) and touches its memory, so the RT side never page-faults (and mlocks it
+ * when RLIMIT_MEMLOCK allows; a refusal is not an error). Returns 0 and *out,
+ * DM_EINVAL (capacity 0, more than 2^28 samples, or out NULL) or DM_ENOMEM.
+ * Not RT-safe. */
 int dm_ring_new(size_t capacity, struct dm_ring **out);
 
 /* Frees a ring; NULL is fine. No thread may be using it. */
@@ -32,7 +38,9 @@ size_t dm_ring_peek(struct dm_ring *r, float *dst, size_t n);
 /* Consumer: drops up to n samples; returns how many. */
 size_t dm_ring_skip(struct dm_ring *r, size_t n);
 
-/* Samples ready to read (consumer side) / space to write (producer side). */
+/* Samples ready to read (consumer side) / space to write (producer side).
+ * Exact on their own side; from any other thread, a momentary estimate within
+ * 0..capacity. */
 size_t dm_ring_readable(const struct dm_ring *r);
 size_t dm_ring_writable(const struct dm_ring *r);
 

@@ -28,10 +28,14 @@ int dm_rtp_write(const struct dm_rtp_header *h, uint8_t *buf, size_t cap);
 
 /* Parses an RTP packet: version 2, CSRC list, header extension and padding
  * honoured and bounds-checked. Returns 0 or DM_EPROTO (truncated, wrong
- * version, inconsistent lengths), DM_EINVAL for NULL arguments. */
+ * version, inconsistent lengths), DM_EINVAL for NULL arguments. Never reads
+ * past len; *h is written only on success. Thread: any. */
 int dm_rtp_parse(const uint8_t *buf, size_t len, struct dm_rtp_header *h);
 
-/* True if the packet looks like RTCP (RFC 5761 demultiplexing: PT 192..223). */
+/* True if the packet looks like RTCP (RFC 5761 demultiplexing: PT 192..223,
+ * i.e. the second byte with the marker bit masked is 64..95). Looks at the
+ * second byte only (false when len < 2 or buf is NULL); the parsers check the
+ * rest. Works on SRTCP too: the first 8 bytes are not encrypted. */
 bool dm_rtp_is_rtcp(const uint8_t *buf, size_t len);
 
 /* RTCP sender report sender info (RFC 3550 6.4.1). */
@@ -59,13 +63,20 @@ struct dm_rtcp_rr {
  * cname: 1..255 bytes. Returns the length, DM_EINVAL or DM_ENOSPC. */
 int dm_rtcp_write_sr(const struct dm_rtcp_sr *sr, const char *cname, uint8_t *buf, size_t cap);
 
-/* Writes a compound RTCP packet: RR with one report block + SDES with CNAME.
- * Returns the length, DM_EINVAL or DM_ENOSPC. */
+/* Writes a compound RTCP packet: RR with one report block + SDES with CNAME
+ * (1..255 bytes). A cumulative_lost outside the 24-bit signed range is
+ * clamped (RFC 3550 A.3). Returns the length, DM_EINVAL or DM_ENOSPC. */
 int dm_rtcp_write_rr(const struct dm_rtcp_rr *rr, const char *cname, uint8_t *buf, size_t cap);
 
 /* Walks a (decrypted) compound RTCP packet. Sets *has_sr / *has_rr and fills
  * sr / rr (the first report block) when present; either pointer pair may be
- * NULL. Returns 0 or DM_EPROTO. */
+ * NULL. sr is the first SR's sender info; rr is the first report block of the
+ * compound, from an RR or an SR (reporter_ssrc = that packet's sender), and
+ * *has_rr is false when no packet carries a block. Packets of other types
+ * (SDES, BYE, APP, ...) are length-checked and skipped. Every packet must be
+ * version 2 and lie inside len, the lengths must add up to len exactly, and
+ * only the last packet may be padded. Returns 0, DM_EPROTO, or DM_EINVAL for a
+ * NULL buf; the outputs are written only on success. Thread: any. */
 int dm_rtcp_parse(const uint8_t *buf, size_t len, bool *has_sr, struct dm_rtcp_sr *sr,
 		  bool *has_rr, struct dm_rtcp_rr *rr);
 

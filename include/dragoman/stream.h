@@ -11,6 +11,7 @@
 #include "dragoman/defaults.h"
 #include "dragoman/profile.h"
 #include "dragoman/sdp.h"
+#include "dragoman/sendq.h"
 #include "dragoman/srtp.h"
 
 #ifdef __cplusplus
@@ -34,6 +35,9 @@ struct dm_stream_params {
 	int ttl;
 	uint32_t initial_roc;        /* rollover counter to start at; 0 in production,
 	                                tests set it to exercise late joins after wraps */
+	struct dm_sendq *sendq;      /* optional, not owned: queue datagrams there (the
+	                                worker flushes them in one sendmmsg) instead of
+	                                sending each with its own system call */
 };
 
 struct dm_stream_stats {
@@ -57,7 +61,8 @@ void dm_stream_free(struct dm_stream *s);
 int dm_stream_frame_samples(const struct dm_stream *s);
 
 /* Encodes one frame of dm_stream_frame_samples() mono float samples and sends
- * it. Sends an RTCP sender report when one is due. Returns 0, DM_ECODEC,
+ * it (or queues it on the stream's sendq, flushing the queue first if it is
+ * full). Sends an RTCP sender report when one is due. Returns 0, DM_ECODEC,
  * DM_ECRYPTO or DM_ENET (the datagram was refused; counted, the stream goes
  * on). Thread: the stream's worker. No allocation. */
 int dm_stream_send_frame(struct dm_stream *s, const float *pcm);

@@ -4,6 +4,7 @@
 #include "dragoman/log.h"
 #include "dragoman/ring.h"
 #include "dragoman/sdp.h"
+#include "dragoman/sendq.h"
 #include "dragoman/stream.h"
 #include "jackio.h"
 #include "router.h"
@@ -21,6 +22,7 @@
 
 struct worker {
 	struct dm_engine *e;
+	struct dm_sendq *sendq;  /* this worker's batch: one sendmmsg per wake */
 	pthread_t thread;
 	bool running;
 	int wake_fd;
@@ -70,6 +72,7 @@ static void *worker_main(void *arg)
 				dm_stream_send_frame(e->streams[c], frame);
 			}
 		}
+		dm_sendq_flush(w->sendq);
 	}
 	free(frame);
 	return NULL;
@@ -96,6 +99,32 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 	if (!e->streams || !e->rings || !e->sdp_ssrc)
 		goto fail;
 
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	e->n_workers = p->workers > 0 ? (size_t)p->workers : (size_t)(cores > 0 ? cores : 1);
+	if (e->n_workers > e->n_channels)
+		e->n_workers = e->n_channels;
+	e->workers = calloc(e->n_workers, sizeof *e->workers);
+	if (!e->workers) {
+		rc = DM_ENOMEM;
+		goto fail;
+	}
+	for (size_t w = 0; w < e->n_workers; w++) {
+		e->workers[w].e = e;
+		e->workers[w].index = w;
+		e->workers[w].wake_fd = eventfd(0, EFD_CLOEXEC);
+		if (e->workers[w].wake_fd < 0) {
+			rc = DM_EIO;
+			goto fail;
+		}
+		/* A channel's frame and its sender report: 2 datagrams each. */
+		size_t per = (e->n_channels + e->n_workers - 1) / e->n_workers;
+		rc = dm_sendq_new(conf->interface, conf->ttl, 2 * per + 2, &e->workers[w].sendq);
+		if (rc < 0) {
+			dm_log(DM_LOG_ERROR, "cannot send from interface %s: %s", conf->interface,
+			       dm_strerror(rc));
+			goto fail;
+		}
+	}
 	for (size_t c = 0; c < e->n_channels; c++) {
 		const struct dm_channel_conf *ch = dm_config_channel(p->config, c);
 		struct dm_stream_params sp = {
@@ -111,6 +140,7 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 			.group = ch->group,
 			.port = ch->port,
 			.ttl = conf->ttl,
+			.sendq = e->workers[c % e->n_workers].sendq,
 		};
 		rc = dm_stream_new(&sp, &e->streams[c]);
 		if (rc < 0) {
@@ -126,36 +156,18 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 	if (rc < 0)
 		goto fail;
 
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	e->n_workers = p->workers > 0 ? (size_t)p->workers : (size_t)(cores > 0 ? cores : 1);
-	if (e->n_workers > e->n_channels)
-		e->n_workers = e->n_channels;
-	e->workers = calloc(e->n_workers, sizeof *e->workers);
-	int *fds = calloc(e->n_workers, sizeof *fds);
-	if (!e->workers || !fds) {
-		free(fds);
-		rc = DM_ENOMEM;
-		goto fail;
-	}
-	for (size_t w = 0; w < e->n_workers; w++) {
-		e->workers[w].e = e;
-		e->workers[w].index = w;
-		e->workers[w].wake_fd = fds[w] = eventfd(0, EFD_CLOEXEC);
-		if (fds[w] < 0) {
-			free(fds);
-			rc = DM_EIO;
-			goto fail;
-		}
-	}
 	const char **chan_ids = calloc(e->n_channels, sizeof *chan_ids);
 	const char **con_ids = calloc(e->n_consoles + 1, sizeof *con_ids);
-	if (!chan_ids || !con_ids) {
+	int *fds = calloc(e->n_workers, sizeof *fds);
+	if (!chan_ids || !con_ids || !fds) {
 		free(chan_ids);
 		free(con_ids);
 		free(fds);
 		rc = DM_ENOMEM;
 		goto fail;
 	}
+	for (size_t w = 0; w < e->n_workers; w++)
+		fds[w] = e->workers[w].wake_fd;
 	for (size_t c = 0; c < e->n_channels; c++)
 		chan_ids[c] = dm_config_channel(p->config, c)->id;
 	for (size_t i = 0; i < e->n_consoles; i++)
@@ -266,6 +278,7 @@ void dm_engine_free(struct dm_engine *e)
 		}
 		if (e->workers[w].wake_fd > 0)
 			close(e->workers[w].wake_fd);
+		dm_sendq_free(e->workers[w].sendq);
 	}
 	free(e->workers);
 	for (size_t c = 0; c < e->n_channels; c++) {

@@ -71,6 +71,18 @@ static void free_ids(char **ids, size_t n)
 	free(ids);
 }
 
+/* libjack prints to stderr by itself; its words belong in our log, where
+ * the executable decides what is shown. */
+static void jack_error_msg(const char *msg)
+{
+	dm_log(DM_LOG_DEBUG, "jack: %s", msg);
+}
+
+static void jack_info_msg(const char *msg)
+{
+	dm_log(DM_LOG_DEBUG, "jack: %s", msg);
+}
+
 int dm_jackio_new(const struct dm_jackio_params *p, struct dm_jackio **out)
 {
 	if (!p || !out || !p->client_name || p->n_channels < 1 || !p->channel_ids || !p->rings ||
@@ -104,6 +116,8 @@ int dm_jackio_new(const struct dm_jackio_params *p, struct dm_jackio **out)
 		memcpy(j->wake_fds, p->wake_fds, p->n_wake_fds * sizeof *j->wake_fds);
 	j->n_wake_fds = p->n_wake_fds;
 	atomic_init(&j->route, p->route);
+	jack_set_error_function(jack_error_msg);
+	jack_set_info_function(jack_info_msg);
 	*out = j;
 	return 0;
 }

@@ -31,7 +31,8 @@ struct dm_stream {
 	uint16_t port;
 	int ttl;
 
-	int fd;
+	int fd;                  /* own socket, when there is no sendq */
+	struct dm_sendq *sendq;
 	struct sockaddr_in rtp_dest, rtcp_dest;
 	OpusEncoder *enc;
 	struct dm_srtp *srtp;
@@ -127,10 +128,14 @@ int dm_stream_new(const struct dm_stream_params *p, struct dm_stream **out)
 		       p->port);
 		goto fail;
 	}
-	s->fd = dm_sock_open_sender(p->interface, p->ttl);
-	if (s->fd < 0) {
-		rc = s->fd;
-		goto fail;
+	s->sendq = p->sendq;
+	if (!s->sendq) {
+		s->fd = dm_sock_open_sender(p->interface, p->ttl);
+		if (s->fd < 0) {
+			rc = s->fd;
+			s->fd = -1;
+			goto fail;
+		}
 	}
 	int err;
 	s->enc = opus_encoder_create(DM_SAMPLE_RATE, 1, p->profile->application, &err);
@@ -177,6 +182,23 @@ int dm_stream_frame_samples(const struct dm_stream *s)
 	return s->profile->frame_samples;
 }
 
+/* One datagram out, directly or through the worker's batch. */
+static int send_datagram(struct dm_stream *s, const uint8_t *buf, size_t len,
+			 const struct sockaddr_in *dest)
+{
+	if (s->sendq) {
+		int rc = dm_sendq_add(s->sendq, buf, len, dest);
+		if (rc == DM_ENOSPC && dm_sendq_pending(s->sendq) > 0) {
+			dm_sendq_flush(s->sendq);
+			rc = dm_sendq_add(s->sendq, buf, len, dest);
+		}
+		return rc;
+	}
+	if (sendto(s->fd, buf, len, 0, (const struct sockaddr *)dest, sizeof *dest) < 0)
+		return DM_ENET;
+	return 0;
+}
+
 static void send_rtcp(struct dm_stream *s, const struct timespec *now)
 {
 	uint8_t buf[256];
@@ -198,7 +220,7 @@ static void send_rtcp(struct dm_stream *s, const struct timespec *now)
 	size_t len = (size_t)n;
 	if (dm_srtp_protect_rtcp(s->srtp, buf, &len, sizeof buf) < 0)
 		return;
-	if (sendto(s->fd, buf, len, 0, (struct sockaddr *)&s->rtcp_dest, sizeof s->rtcp_dest) < 0)
+	if (send_datagram(s, buf, len, &s->rtcp_dest) < 0)
 		atomic_fetch_add_explicit(&s->send_errors, 1, memory_order_relaxed);
 	else
 		atomic_fetch_add_explicit(&s->rtcp_sent, 1, memory_order_relaxed);
@@ -231,7 +253,7 @@ int dm_stream_send_frame(struct dm_stream *s, const float *pcm)
 	s->last_ts_time = now;
 	if (rc < 0)
 		return rc;
-	if (sendto(s->fd, buf, len, 0, (struct sockaddr *)&s->rtp_dest, sizeof s->rtp_dest) < 0) {
+	if (send_datagram(s, buf, len, &s->rtp_dest) < 0) {
 		atomic_fetch_add_explicit(&s->send_errors, 1, memory_order_relaxed);
 		rc = DM_ENET;
 	} else {
