@@ -214,13 +214,23 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	double start = mono_s();
+	double start = mono_s(), last_report = start;
 	bool stdin_open = cfg != NULL; /* channel switching needs the configuration */
 	while (!stop_requested && (duration <= 0 || mono_s() - start < duration)) {
 		struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
 		int n = poll(&pfd, stdin_open ? 1 : 0, 50);
 		if (n > 0 && (pfd.revents & (POLLIN | POLLHUP)))
 			read_command(r, cfg, &stdin_open);
+		if (verbose && out->playout && mono_s() - last_report >= (getenv("DM_FAST") ? 0.05 : 1.0)) {
+			struct dm_playout_stats ps;
+			dm_playout_get_stats(out->playout, &ps);
+			fprintf(stderr,
+				"dragoman-listen: buffer %.2f ms mean, %.2f max, target %.2f, "
+				"ratio %.5f, underruns %llu, overflows %llu\n",
+				ps.buffer_ms_mean, ps.buffer_ms_max, ps.target_ms, ps.ratio,
+				(unsigned long long)ps.underruns, (unsigned long long)ps.overflows);
+			last_report = mono_s();
+		}
 	}
 	dm_receiver_stop(r);
 	struct dm_receiver_stats st;

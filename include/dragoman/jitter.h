@@ -76,6 +76,11 @@ size_t dm_jitter_count(const struct dm_jitter *j);
  * or DM_EINVAL (as for dm_jitter_pop). */
 int dm_jitter_peek_after_next(const struct dm_jitter *j, uint8_t *buf, size_t cap, size_t *len);
 
+/* The same for the next expected packet itself. Right after dm_jitter_pop
+ * returned DM_JITTER_LOST, that is the packet following the lost one, whose
+ * Opus in-band FEC rebuilds it. */
+int dm_jitter_peek_next(const struct dm_jitter *j, uint8_t *buf, size_t cap, size_t *len);
+
 void dm_jitter_get_stats(const struct dm_jitter *j, struct dm_jitter_stats *st);
 
 #ifdef __cplusplus

@@ -221,7 +221,9 @@ size_t dm_jitter_count(const struct dm_jitter *j)
 	return j == NULL ? 0 : j->count;
 }
 
-int dm_jitter_peek_after_next(const struct dm_jitter *j, uint8_t *buf, size_t cap, size_t *len)
+/* Copies the packet `ahead` places after the expected one, if held. */
+static int peek_at(const struct dm_jitter *j, unsigned ahead, uint8_t *buf, size_t cap,
+		   size_t *len)
 {
 	const struct jslot *s;
 	uint8_t *src;
@@ -232,8 +234,8 @@ int dm_jitter_peek_after_next(const struct dm_jitter *j, uint8_t *buf, size_t ca
 	*len = 0;
 	if (!j->started || j->count == 0)
 		return 0;
-	want = (uint16_t)(j->expected + 1);
-	s = slot_of(j, 1, &src);
+	want = (uint16_t)(j->expected + ahead);
+	s = slot_of(j, ahead, &src);
 	if (!s->present || s->seq != want)
 		return 0;
 	if (s->len > cap)
@@ -242,6 +244,16 @@ int dm_jitter_peek_after_next(const struct dm_jitter *j, uint8_t *buf, size_t ca
 		memcpy(buf, src, s->len);
 	*len = s->len;
 	return 1;
+}
+
+int dm_jitter_peek_next(const struct dm_jitter *j, uint8_t *buf, size_t cap, size_t *len)
+{
+	return peek_at(j, 0, buf, cap, len);
+}
+
+int dm_jitter_peek_after_next(const struct dm_jitter *j, uint8_t *buf, size_t cap, size_t *len)
+{
+	return peek_at(j, 1, buf, cap, len);
 }
 
 void dm_jitter_get_stats(const struct dm_jitter *j, struct dm_jitter_stats *st)

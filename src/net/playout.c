@@ -69,10 +69,11 @@
 #define DECAY_MARGIN 1.0
 #define DECAY_STEP 0.5
 
-/* The level beyond which the consumer drops samples back down to the target
- * (a burst after a network stall would otherwise be latency for minutes):
- * max_ms plus one 20 ms frame of burst. */
-#define DROP_EXTRA_MS 20.0
+/* How far above the target the level may go before the consumer drops back
+ * down to the target (a burst after a network stall would otherwise be
+ * latency for minutes: the drift loop only moves 0.5 %): a 20 ms frame of
+ * burst plus as much again. */
+#define DROP_EXTRA_MS 40.0
 
 enum state { PRIMING, PLAYING };
 
@@ -132,9 +133,9 @@ int dm_playout_new(int rate, double min_ms, double max_ms, struct dm_playout **o
 	p->rate = rate;
 	p->min_samples = min_ms * rate / 1000.0;
 	p->max_samples = max_ms * rate / 1000.0;
-	p->drop_samples = (max_ms + DROP_EXTRA_MS) * rate / 1000.0;
+	p->drop_samples = DROP_EXTRA_MS * rate / 1000.0;
 	/* room for the drop level plus the largest decoded frames still coming */
-	cap = (size_t)p->drop_samples + (size_t)rate / 10;
+	cap = (size_t)(p->max_samples + p->drop_samples) + (size_t)rate / 10;
 	if (dm_ring_new(cap, &p->ring) != 0) {
 		free(p);
 		return DM_ENOMEM;
@@ -380,7 +381,7 @@ void dm_playout_pull(struct dm_playout *p, float *out, size_t n)
 		p->state = PRIMING; /* a new channel, not an underrun */
 
 	level = dm_ring_readable(p->ring);
-	if (level > p->drop_samples) {
+	if (level > p->target + p->drop_samples) {
 		size_t drop = level - (size_t)p->target;
 
 		consumer_skip(p, drop);
@@ -392,6 +393,15 @@ void dm_playout_pull(struct dm_playout *p, float *out, size_t n)
 		if ((double)level < p->target) {
 			memset(out, 0, n * sizeof(float));
 			return;
+		}
+		/* Start from the target, not from whatever burst primed us (a
+		 * backlog of packets that queued while the key was derived or
+		 * the device started): the excess would be latency for good. */
+		if ((double)level > p->target + (double)n) {
+			size_t drop = level - (size_t)p->target;
+
+			consumer_skip(p, drop);
+			level -= drop;
 		}
 		p->state = PLAYING;
 		p->level_avg = (double)level;

@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +175,12 @@ int dm_receiver_new(const struct dm_receiver_params *p, struct dm_receiver **out
 		r->cfg = p->config;
 		memcpy(r->secret, p->secret, DM_SECRET_LEN);
 		r->have_secret = true;
+		/* OpenSSL loads its providers on first use (tens of ms): do it now,
+		 * not while the first packets of the stream queue up. */
+		uint8_t warm[DM_SRTP_MAX_KEY_LEN];
+		dm_keys_derive(r->secret, "warm-up", "warm-up", 0, DM_SRTP_AES_CM_128_HMAC_SHA1_80,
+			       warm, sizeof warm);
+		OPENSSL_cleanse(warm, sizeof warm);
 		const struct dm_conference_conf *conf = dm_config_conference(p->config);
 		snprintf(r->iface, sizeof r->iface, "%s", p->interface ? p->interface : conf->interface);
 		r->frame_samples = conf->profile->frame_samples;
@@ -352,7 +359,7 @@ static void drain(struct dm_receiver *r, uint64_t now)
 		} else {
 			/* In-band FEC when the next packet carries it (SILK/hybrid),
 			 * plain loss concealment otherwise. */
-			int have_next = dm_jitter_peek_after_next(r->jitter, buf, sizeof buf, &len);
+			int have_next = dm_jitter_peek_next(r->jitter, buf, sizeof buf, &len);
 			n = -1;
 			if (have_next == 1)
 				n = opus_decode_float(r->dec, buf, (opus_int32)len, r->pcm,
@@ -571,6 +578,14 @@ int dm_receiver_start(struct dm_receiver *r)
 	if (pthread_create(&r->thread, NULL, receiver_main, r) != 0)
 		return DM_EIO;
 	r->running = true;
+	/* A device listener decodes against the device's deadline: run just
+	 * below the audio server's priority when allowed (root, rtprio limit).
+	 * Without it, it still works, with a cushion that grows under load. */
+	if (r->playout) {
+		struct sched_param sp = { .sched_priority = 45 };
+		if (pthread_setschedparam(r->thread, SCHED_FIFO, &sp) != 0)
+			dm_log(DM_LOG_INFO, "receiver thread runs without real-time priority");
+	}
 	return 0;
 }
 

@@ -46,7 +46,8 @@ CONF
   local listener=$!
   pids+=($listener)
   wait_port bench-ear:out
-  jack_iodelay >"$tmp/iodelay.log" 2>&1 &
+  # Line-buffered: jack_iodelay prints a reading every half second.
+  stdbuf -oL jack_iodelay >"$tmp/iodelay.log" 2>&1 &
   pids+=($!)
   wait_port jack_delay:in
   jack_connect jack_delay:out dragoman:floor
@@ -55,14 +56,17 @@ CONF
   local t0 c0; t0=$(date +%s.%N); c0=$(cpu_ticks "$engine")
   sleep 6
   local t1 c1; t1=$(date +%s.%N); c1=$(cpu_ticks "$engine")
-  local ms
-  ms=$(grep -o '[0-9.]* ms total roundtrip' "$tmp/iodelay.log" | tail -n 20 | awk '{print $1}' | sort -n | tail -n1)
+  # The median of the readings of the measuring window, and their spread.
+  local ms spread
+  read -r ms spread < <(tr '\r' '\n' <"$tmp/iodelay.log" | grep -o '[0-9.]* ms total roundtrip' |
+    tail -n 10 | awk '{print $1}' | sort -n |
+    awk '{ v[NR] = $1 } END { if (NR) printf "%s %s-%s\n", v[int((NR + 1) / 2)], v[1], v[NR] }')
   kill -INT "$listener" 2>/dev/null || true
   wait "$listener" 2>/dev/null || true
   local cpu
   cpu=$(awk -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
     'BEGIN { printf "%.1f", (c1 - c0) / hz / (t1 - t0) * 100 }')
-  echo "latency $profile (jackd -R -d dummy -p $period): ${ms:-none} ms mouth-to-ear (target <= $target ms); engine CPU ${cpu}% of a core for 2 channels"
+  echo "latency $profile (jackd -R -d dummy -p $period): ${ms:-none} ms mouth-to-ear, median of the last 10 jack_iodelay readings (range ${spread:-none}; target <= $target ms); engine CPU ${cpu}% of a core for 2 channels"
   echo "  listener: $(cat "$tmp/listen.json")"
   if [[ -z $ms ]]; then
     echo "  jack_iodelay found no signal:"; tail -n 5 "$tmp/iodelay.log"; fail=1
