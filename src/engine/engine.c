@@ -257,6 +257,7 @@ int dm_engine_tick(struct dm_engine *e)
 	}
 	if (js.connected && since_ms(&e->last_remember) >= 1000) {
 		clock_gettime(CLOCK_MONOTONIC, &e->last_remember);
+		dm_jackio_restore(e->jack);
 		dm_jackio_remember(e->jack);
 	}
 	write_sdps(e);

@@ -3,6 +3,7 @@
 #include "dragoman/error.h"
 #include "dragoman/log.h"
 
+#include <errno.h>
 #include <jack/jack.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@ struct conn {
 	char ours[320];
 	char theirs[320];
 	bool input;                        /* our port is an input */
+	bool pending;                      /* to restore: the other port may come back later */
 };
 
 struct dm_jackio {
@@ -212,16 +214,31 @@ static jack_port_t *reg(struct dm_jackio *j, const char *id, const char *suffix,
 	return p;
 }
 
+/* Reconnects what was connected before the server went away. The other side
+ * of a connection is often a client that died with the server and comes back
+ * later, so each one stays pending until it succeeds. */
 static void restore_connections(struct dm_jackio *j)
 {
 	for (size_t i = 0; i < j->n_conns; i++) {
-		const struct conn *c = &j->conns[i];
+		struct conn *c = &j->conns[i];
+		if (!c->pending)
+			continue;
+		if (!jack_port_by_name(j->client, c->theirs))
+			continue;
 		int rc = c->input ? jack_connect(j->client, c->theirs, c->ours)
 				  : jack_connect(j->client, c->ours, c->theirs);
-		if (rc == 0)
+		if (rc == 0 || rc == EEXIST) {
+			c->pending = false;
 			dm_log(DM_LOG_INFO, "reconnected %s %s %s", c->ours, c->input ? "<-" : "->",
 			       c->theirs);
+		}
 	}
+}
+
+void dm_jackio_restore(struct dm_jackio *j)
+{
+	if (j && j->client && !dm_jackio_lost(j))
+		restore_connections(j);
 }
 
 int dm_jackio_open(struct dm_jackio *j)
@@ -269,6 +286,8 @@ int dm_jackio_open(struct dm_jackio *j)
 	if (jack_get_sample_rate(j->client) != 48000)
 		dm_log(DM_LOG_WARN, "JACK runs at %u Hz; dragoman streams at 48000 Hz",
 		       jack_get_sample_rate(j->client));
+	for (size_t i = 0; i < j->n_conns; i++)
+		j->conns[i].pending = true;
 	restore_connections(j);
 	return 0;
 }
@@ -278,8 +297,19 @@ bool dm_jackio_lost(const struct dm_jackio *j)
 	return atomic_load(&j->lost);
 }
 
-static void add_conn(struct dm_jackio *j, const char *ours, const char *theirs, bool input)
+static bool has_conn(const struct dm_jackio *j, size_t n, const char *ours, const char *theirs)
 {
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(j->conns[i].ours, ours) == 0 && strcmp(j->conns[i].theirs, theirs) == 0)
+			return true;
+	return false;
+}
+
+static void add_conn(struct dm_jackio *j, const char *ours, const char *theirs, bool input,
+		     bool pending)
+{
+	if (has_conn(j, j->n_conns, ours, theirs))
+		return;
 	if (j->n_conns == j->cap_conns) {
 		size_t cap = j->cap_conns ? j->cap_conns * 2 : 16;
 		struct conn *n = realloc(j->conns, cap * sizeof *n);
@@ -292,6 +322,7 @@ static void add_conn(struct dm_jackio *j, const char *ours, const char *theirs, 
 	snprintf(c->ours, sizeof c->ours, "%s", ours);
 	snprintf(c->theirs, sizeof c->theirs, "%s", theirs);
 	c->input = input;
+	c->pending = pending;
 }
 
 static void remember_port(struct dm_jackio *j, jack_port_t *p, bool input)
@@ -302,7 +333,7 @@ static void remember_port(struct dm_jackio *j, jack_port_t *p, bool input)
 	if (!list)
 		return;
 	for (size_t i = 0; list[i]; i++)
-		add_conn(j, jack_port_name(p), list[i], input);
+		add_conn(j, jack_port_name(p), list[i], input, false);
 	jack_free(list);
 }
 
@@ -310,7 +341,13 @@ void dm_jackio_remember(struct dm_jackio *j)
 {
 	if (!j->client || dm_jackio_lost(j))
 		return;
-	j->n_conns = 0;
+	/* Keep the connections still waiting to be restored; replace the rest
+	 * by what is connected now (the technician may have changed it). */
+	size_t keep = 0;
+	for (size_t i = 0; i < j->n_conns; i++)
+		if (j->conns[i].pending)
+			j->conns[keep++] = j->conns[i];
+	j->n_conns = keep;
 	remember_port(j, j->floor_port, true);
 	for (size_t i = 0; i < j->n_consoles; i++) {
 		remember_port(j, j->mic_ports[i], true);
@@ -331,6 +368,7 @@ void dm_jackio_close(struct dm_jackio *j)
 	jack_client_close(j->client);
 	j->client = NULL;
 	j->floor_port = NULL;
+	atomic_store(&j->lost, false);
 }
 
 void dm_jackio_get_stats(const struct dm_jackio *j, struct dm_jackio_stats *st)

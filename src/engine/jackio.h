@@ -61,6 +61,10 @@ void dm_jackio_close(struct dm_jackio *j);
  * restart. Call now and then from the control thread. */
 void dm_jackio_remember(struct dm_jackio *j);
 
+/* Retries the connections not yet restored since the last (re)open. Call
+ * about once a second from the control thread. */
+void dm_jackio_restore(struct dm_jackio *j);
+
 void dm_jackio_get_stats(const struct dm_jackio *j, struct dm_jackio_stats *st);
 
 #endif
