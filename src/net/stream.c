@@ -85,10 +85,18 @@ static int start_ssrc(struct dm_stream *s, uint32_t initial_roc)
 	dm_srtp_free(s->srtp);
 	s->srtp = srtp;
 	s->ssrc = ssrc;
-	s->seq = (uint16_t)rnd[1];
+	/* Random, but in the lower half: ffmpeg, GStreamer and Janus assume a
+	 * rollover counter of 0 when they join, so a stream that does not wrap
+	 * for its first 2.7 minutes (at 5 ms frames) is one they can decode.
+	 * SRTP's security rests on the fresh key per SSRC, not on this number. */
+	s->seq = (uint16_t)(rnd[1] & 0x7fff);
 	s->ts = rnd[2];
 	s->first = true;
-	s->ssrc_packets = 0;
+	/* A stream started at ROC r stands for one that has already sent r wraps
+	 * of packets: its sender reports must count them too, since a late
+	 * joiner derives the ROC from that count (it is 0 in production). The
+	 * count is 32 bits on the wire and wraps like it. */
+	s->ssrc_packets = initial_roc << 16;
 	s->ssrc_octets = 0;
 	s->session_version++;
 	clock_gettime(CLOCK_MONOTONIC, &s->last_rtcp);
