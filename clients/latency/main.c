@@ -118,9 +118,9 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },   { "duration", required_argument, NULL, 'd' },
-		{ "pair", required_argument, NULL, 'p' },   { "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+		{"name", required_argument, NULL, 'n'}, {"duration", required_argument, NULL, 'd'},
+		{"pair", required_argument, NULL, 'p'}, {"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},	{NULL, 0, NULL, 0},
 	};
 	const char *name = "dragoman-latency";
 	double duration = 5;
@@ -138,7 +138,8 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			*comma = 0;
-			snprintf(pairs[n_pairs].ref_src, sizeof pairs[n_pairs].ref_src, "%s", optarg);
+			snprintf(pairs[n_pairs].ref_src, sizeof pairs[n_pairs].ref_src, "%s",
+				 optarg);
 			snprintf(pairs[n_pairs].test_src, sizeof pairs[n_pairs].test_src, "%s",
 				 comma + 1);
 			n_pairs++;
@@ -162,9 +163,11 @@ int main(int argc, char **argv)
 	for (size_t p = 0; p < n_pairs; p++) {
 		char pn[32];
 		snprintf(pn, sizeof pn, "ref%zu", p);
-		pairs[p].ref = jack_port_register(c, pn, JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
+		pairs[p].ref =
+			jack_port_register(c, pn, JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
 		snprintf(pn, sizeof pn, "test%zu", p);
-		pairs[p].test = jack_port_register(c, pn, JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
+		pairs[p].test =
+			jack_port_register(c, pn, JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
 		pairs[p].ref_buf = calloc(cap_samples, sizeof(float));
 		pairs[p].test_buf = calloc(cap_samples, sizeof(float));
 		if (!pairs[p].ref || !pairs[p].test || !pairs[p].ref_buf || !pairs[p].test_buf) {
@@ -178,14 +181,14 @@ int main(int argc, char **argv)
 	for (size_t p = 0; p < n_pairs; p++) {
 		if (jack_connect(c, pairs[p].ref_src, jack_port_name(pairs[p].ref)) != 0 ||
 		    jack_connect(c, pairs[p].test_src, jack_port_name(pairs[p].test)) != 0) {
-			fprintf(stderr, "dragoman-latency: cannot connect %s / %s\n", pairs[p].ref_src,
-				pairs[p].test_src);
+			fprintf(stderr, "dragoman-latency: cannot connect %s / %s\n",
+				pairs[p].ref_src, pairs[p].test_src);
 			return 1;
 		}
 	}
 	atomic_store(&recording, true);
 	while (atomic_load(&recorded) < cap_samples) {
-		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		struct timespec ts = {0, 20 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 	atomic_store(&recording, false);
@@ -195,7 +198,8 @@ int main(int argc, char **argv)
 		double lag, corr, level;
 		measure(&pairs[p], cap_samples, &lag, &corr, &level);
 		if (json)
-			printf("{\"ref\":\"%s\",\"test\":\"%s\",\"latency_ms\":%.2f,\"correlation\":%.3f,"
+			printf("{\"ref\":\"%s\",\"test\":\"%s\",\"latency_ms\":%.2f,"
+			       "\"correlation\":%.3f,"
 			       "\"test_level_dbfs\":%.1f}\n",
 			       pairs[p].ref_src, pairs[p].test_src, lag, corr, level);
 		else

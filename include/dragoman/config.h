@@ -34,28 +34,28 @@ enum dm_fallback { DM_FALLBACK_FLOOR = 0, DM_FALLBACK_SILENCE = 1 };
 
 /* One channel. Index 0 is always the floor (id "floor"); 1..N follow the file. */
 struct dm_channel_conf {
-	int number;                 /* 0 = floor, 1..N in file order */
+	int number; /* 0 = floor, 1..N in file order */
 	char id[DM_ID_MAX];
-	char name[DM_NAME_MAX];     /* shown to people, e.g. "Français" */
-	char language[DM_ID_MAX];   /* BCP 47 tag: `language`, or the id when absent */
-	char group[64];             /* IPv4 multicast group, dotted */
-	uint16_t port;              /* RTP port (even); RTCP is port + 1 */
-	enum dm_fallback fallback;  /* what the program carries with no live console */
-	int line;                   /* line in the config file, for messages */
+	char name[DM_NAME_MAX];	   /* shown to people, e.g. "Français" */
+	char language[DM_ID_MAX];  /* BCP 47 tag: `language`, or the id when absent */
+	char group[64];		   /* IPv4 multicast group, dotted */
+	uint16_t port;		   /* RTP port (even); RTCP is port + 1 */
+	enum dm_fallback fallback; /* what the program carries with no live console */
+	int line;		   /* line in the config file, for messages */
 };
 
 struct dm_console_conf {
 	char id[DM_ID_MAX];
-	char booth[DM_ID_MAX];      /* id of its booth */
-	int a;                      /* channel index of the A output (>= 1) */
-	int b;                      /* channel index of the B output (retour), -1: none */
-	bool live;                  /* mic on at start (feeds its A channel) */
+	char booth[DM_ID_MAX]; /* id of its booth */
+	int a;		       /* channel index of the A output (>= 1) */
+	int b;		       /* channel index of the B output (retour), -1: none */
+	bool live;	       /* mic on at start (feeds its A channel) */
 	int line;
 };
 
 struct dm_booth_conf {
 	char id[DM_ID_MAX];
-	size_t first_console;       /* index of its first console */
+	size_t first_console; /* index of its first console */
 	size_t console_count;
 	int line;
 };
@@ -63,13 +63,13 @@ struct dm_booth_conf {
 struct dm_conference_conf {
 	char id[DM_ID_MAX];
 	char name[DM_NAME_MAX];
-	char secret_file[4096];     /* resolved against the config file's folder */
+	char secret_file[4096]; /* resolved against the config file's folder */
 	const struct dm_profile *profile;
-	enum dm_srtp_suite suite;   /* conference.srtp, default AES_CM_128_HMAC_SHA1_80 */
-	char jack_client[64];       /* jack.client_name */
-	char jack_server[64];       /* jack.server_name, "" = the default server */
-	char interface[64];         /* network.interface, IPv4 address of the venue NIC */
-	int ttl;                    /* network.ttl */
+	enum dm_srtp_suite suite; /* conference.srtp, default AES_CM_128_HMAC_SHA1_80 */
+	char jack_client[64];	  /* jack.client_name */
+	char jack_server[64];	  /* jack.server_name, "" = the default server */
+	char interface[64];	  /* network.interface, IPv4 address of the venue NIC */
+	int ttl;		  /* network.ttl */
 };
 
 /* Called once per problem found while loading: file is the config path (or the

@@ -2,12 +2,12 @@
 #ifndef DRAGOMAN_DEFAULTS_H
 #define DRAGOMAN_DEFAULTS_H
 
-#define DM_SAMPLE_RATE 48000          /* the only rate: JACK graph, Opus, RTP clock */
-#define DM_RTP_PT_OPUS 111            /* dynamic payload type on every channel (DESIGN.md) */
-#define DM_MAX_PACKET 1500            /* largest datagram we build or accept */
-#define DM_MAX_OPUS_PAYLOAD 1200      /* Opus packet bytes, below any sane MTU */
-#define DM_SRTP_MAX_TRAILER 16        /* tag bytes SRTP may append (GCM: 16, HMAC-80: 10) */
-#define DM_SRTCP_MAX_TRAILER 20       /* SRTCP tag + index */
+#define DM_SAMPLE_RATE 48000	 /* the only rate: JACK graph, Opus, RTP clock */
+#define DM_RTP_PT_OPUS 111	 /* dynamic payload type on every channel (DESIGN.md) */
+#define DM_MAX_PACKET 1500	 /* largest datagram we build or accept */
+#define DM_MAX_OPUS_PAYLOAD 1200 /* Opus packet bytes, below any sane MTU */
+#define DM_SRTP_MAX_TRAILER 16	 /* tag bytes SRTP may append (GCM: 16, HMAC-80: 10) */
+#define DM_SRTCP_MAX_TRAILER 20	 /* SRTCP tag + index */
 
 #define DM_DEFAULT_PROFILE "lan"
 #define DM_DEFAULT_SRTP_SUITE "AES_CM_128_HMAC_SHA1_80"
@@ -16,25 +16,25 @@
 #define DM_DEFAULT_TTL 1
 #define DM_DEFAULT_FALLBACK "floor"
 
-#define DM_FLOOR_ID "floor"           /* channel 0, everywhere */
+#define DM_FLOOR_ID "floor" /* channel 0, everywhere */
 #define DM_DEFAULT_FLOOR_NAME "Floor"
 #define DM_DEFAULT_FLOOR_LANGUAGE "und" /* BCP 47: undetermined */
-#define DM_ID_MAX 32                  /* ids: [A-Za-z0-9_-], 1..31 chars */
+#define DM_ID_MAX 32			/* ids: [A-Za-z0-9_-], 1..31 chars */
 #define DM_NAME_MAX 128
 
-#define DM_RTCP_INTERVAL_MS 1000      /* sender reports about once a second */
-#define DM_JACK_RETRY_MS 1000         /* retry JACK once a second while it is away */
-#define DM_RING_FRAMES 32             /* program ring capacity, in Opus frames */
+#define DM_RTCP_INTERVAL_MS 1000 /* sender reports about once a second */
+#define DM_JACK_RETRY_MS 1000	 /* retry JACK once a second while it is away */
+#define DM_RING_FRAMES 32	 /* program ring capacity, in Opus frames */
 
 /* Receiver */
-#define DM_LISTEN_NEW_SSRC_PER_S 4    /* new SSRCs a listener will derive keys for, per second */
-#define DM_LISTEN_JITTER_PACKETS 64   /* jitter buffer capacity */
-#define DM_LISTEN_ROC_SEARCH 1024     /* ROC candidates tried without a sender report */
-#define DM_LISTEN_RESTART_MS 100      /* SSRC change / seq jump recovered within this */
+#define DM_LISTEN_NEW_SSRC_PER_S 4  /* new SSRCs a listener will derive keys for, per second */
+#define DM_LISTEN_JITTER_PACKETS 64 /* jitter buffer capacity */
+#define DM_LISTEN_ROC_SEARCH 1024   /* ROC candidates tried without a sender report */
+#define DM_LISTEN_RESTART_MS 100    /* SSRC change / seq jump recovered within this */
 #define DM_DEFAULT_LISTEN_NAME "dragoman-listen"
-#define DM_PLAYOUT_MAX_MS 200         /* cap on the adaptive cushion */
+#define DM_PLAYOUT_MAX_MS 200 /* cap on the adaptive cushion */
 
-#define DM_SECRET_LEN 32              /* conference secret, bytes */
-#define DM_SRTP_MAX_KEY_LEN 46        /* master key + salt, largest suite (AES-256: 32+14) */
+#define DM_SECRET_LEN 32       /* conference secret, bytes */
+#define DM_SRTP_MAX_KEY_LEN 46 /* master key + salt, largest suite (AES-256: 32+14) */
 
 #endif

@@ -20,8 +20,7 @@ void dm_log_set(dm_log_fn fn, void *user, enum dm_log_level max_level);
 
 /* Formats and delivers one message if level passes the filter. Thread-safe as
  * long as the sink is. Never call from real-time code. */
-void dm_log(enum dm_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void dm_log(enum dm_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A ready-made sink that writes "prefix: level: msg" lines to stderr;
  * user is the prefix (a const char *), or NULL. For executables. */

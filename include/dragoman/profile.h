@@ -9,14 +9,14 @@ extern "C" {
 #endif
 
 struct dm_profile {
-	const char *name;       /* "lan", "lan-ultra", "wifi", "internet" */
-	int frame_samples;      /* Opus frame at 48 kHz: 120, 240, 960 */
-	int application;        /* OPUS_APPLICATION_* */
-	int bitrate;            /* bits per second */
-	bool inband_fec;        /* Opus in-band FEC (SILK/hybrid only) */
-	int expected_loss_pct;  /* OPUS_SET_PACKET_LOSS_PERC */
-	int jack_period;        /* suggested JACK period, 0: any */
-	int listen_min_ms;      /* smallest listener cushion it starts from */
+	const char *name;      /* "lan", "lan-ultra", "wifi", "internet" */
+	int frame_samples;     /* Opus frame at 48 kHz: 120, 240, 960 */
+	int application;       /* OPUS_APPLICATION_* */
+	int bitrate;	       /* bits per second */
+	bool inband_fec;       /* Opus in-band FEC (SILK/hybrid only) */
+	int expected_loss_pct; /* OPUS_SET_PACKET_LOSS_PERC */
+	int jack_period;       /* suggested JACK period, 0: any */
+	int listen_min_ms;     /* smallest listener cushion it starts from */
 };
 
 /* Returns the profile called name, or NULL if there is none. Thread-safe; the

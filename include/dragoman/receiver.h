@@ -56,10 +56,18 @@ struct dm_receiver_stats {
 	uint32_t ssrc;               /* current stream */
 	uint32_t roc;                /* its rollover counter when joined */
 	int channel;
+	/* Join / channel switch time: from the first datagram on the channel's
+	 * RTP socket (since it was joined or switched to) to the first decoded
+	 * frame of it handed to on_pcm, in ms; -1 until both happened. Covers
+	 * key derivation, ROC search, jitter buffer and decode, not the wait for
+	 * the first packet. */
+	double switch_ms;
 };
 
 /* Creates a receiver and joins its channel's group. Returns 0 and *out;
- * DM_EINVAL; DM_ENET (the log names the address); DM_ENOMEM. */
+ * DM_EINVAL (NULL p, out or on_pcm; both or neither of config and sdp; config
+ * without secret; an address that is not dotted IPv4); DM_ENOENT (config mode:
+ * no such channel); DM_ENET (the log names the address); DM_ENOMEM. */
 int dm_receiver_new(const struct dm_receiver_params *p, struct dm_receiver **out);
 
 /* Stops the thread if running, leaves the group and frees. NULL is fine. */

@@ -13,13 +13,13 @@ extern "C" {
 #define DM_RTP_HEADER_LEN 12
 
 struct dm_rtp_header {
-	uint8_t pt;          /* payload type, 0..127 */
+	uint8_t pt; /* payload type, 0..127 */
 	bool marker;
 	uint16_t seq;
 	uint32_t ts;
 	uint32_t ssrc;
-	size_t payload_off;  /* parse only: offset of the payload (after CSRCs/extension) */
-	size_t payload_len;  /* parse only: payload bytes, padding excluded */
+	size_t payload_off; /* parse only: offset of the payload (after CSRCs/extension) */
+	size_t payload_len; /* parse only: payload bytes, padding excluded */
 };
 
 /* Writes a 12-byte RTP header (version 2, no padding, extension or CSRC) to
@@ -41,7 +41,7 @@ bool dm_rtp_is_rtcp(const uint8_t *buf, size_t len);
 /* RTCP sender report sender info (RFC 3550 6.4.1). */
 struct dm_rtcp_sr {
 	uint32_t ssrc;
-	uint64_t ntp;           /* NTP timestamp, 32.32 fixed point */
+	uint64_t ntp; /* NTP timestamp, 32.32 fixed point */
 	uint32_t rtp_ts;
 	uint32_t packet_count;
 	uint32_t octet_count;
@@ -51,10 +51,10 @@ struct dm_rtcp_sr {
 struct dm_rtcp_rr {
 	uint32_t reporter_ssrc;
 	uint32_t source_ssrc;
-	uint8_t fraction_lost;  /* lost fraction since last report, /256 */
-	int32_t cumulative_lost;/* 24-bit signed */
-	uint32_t highest_seq;   /* extended highest sequence number */
-	uint32_t jitter;        /* in RTP clock units */
+	uint8_t fraction_lost;	 /* lost fraction since last report, /256 */
+	int32_t cumulative_lost; /* 24-bit signed */
+	uint32_t highest_seq;	 /* extended highest sequence number */
+	uint32_t jitter;	 /* in RTP clock units */
 	uint32_t lsr;
 	uint32_t dlsr;
 };
@@ -77,8 +77,8 @@ int dm_rtcp_write_rr(const struct dm_rtcp_rr *rr, const char *cname, uint8_t *bu
  * version 2 and lie inside len, the lengths must add up to len exactly, and
  * only the last packet may be padded. Returns 0, DM_EPROTO, or DM_EINVAL for a
  * NULL buf; the outputs are written only on success. Thread: any. */
-int dm_rtcp_parse(const uint8_t *buf, size_t len, bool *has_sr, struct dm_rtcp_sr *sr,
-		  bool *has_rr, struct dm_rtcp_rr *rr);
+int dm_rtcp_parse(const uint8_t *buf, size_t len, bool *has_sr, struct dm_rtcp_sr *sr, bool *has_rr,
+		  struct dm_rtcp_rr *rr);
 
 /* Current wall clock as an NTP 32.32 timestamp. */
 uint64_t dm_ntp_now(void);

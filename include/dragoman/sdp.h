@@ -14,20 +14,20 @@ extern "C" {
 #endif
 
 struct dm_sdp {
-	char session[DM_NAME_MAX];   /* s= line: "<conference name> - <channel name>" */
-	char channel_id[DM_ID_MAX];  /* a=x-dragoman-channel: */
-	char language[DM_ID_MAX];    /* a=lang: */
-	char origin_addr[64];        /* o= unicast address (interface) */
-	char addr[64];               /* c= address (multicast group or unicast) */
-	int ttl;                     /* c= /ttl for multicast, 0 for unicast */
-	uint16_t port;               /* m= port; RTCP is port + 1 */
-	uint8_t pt;                  /* payload type, DM_RTP_PT_OPUS */
-	uint32_t ssrc;               /* a=ssrc: */
-	int frame_samples;           /* a=ptime: (ms = frame_samples / 48) */
-	uint64_t session_version;    /* o= version; grows when keys change */
+	char session[DM_NAME_MAX];  /* s= line: "<conference name> - <channel name>" */
+	char channel_id[DM_ID_MAX]; /* a=x-dragoman-channel: */
+	char language[DM_ID_MAX];   /* a=lang: */
+	char origin_addr[64];	    /* o= unicast address (interface) */
+	char addr[64];		    /* c= address (multicast group or unicast) */
+	int ttl;		    /* c= /ttl for multicast, 0 for unicast */
+	uint16_t port;		    /* m= port; RTCP is port + 1 */
+	uint8_t pt;		    /* payload type, DM_RTP_PT_OPUS */
+	uint32_t ssrc;		    /* a=ssrc: */
+	int frame_samples;	    /* a=ptime: (ms = frame_samples / 48) */
+	uint64_t session_version;   /* o= version; grows when keys change */
 	enum dm_srtp_suite suite;
 	uint8_t key[DM_SRTP_MAX_KEY_LEN];
-	size_t key_len;              /* dm_srtp_key_len(suite) */
+	size_t key_len; /* dm_srtp_key_len(suite) */
 };
 
 /* Writes the SDP text (CRLF line ends) into buf. Returns its length (without

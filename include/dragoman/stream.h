@@ -26,25 +26,25 @@ struct dm_stream_params {
 	const char *channel_id;
 	const char *channel_name;
 	const char *language;
-	const uint8_t *secret;       /* DM_SECRET_LEN bytes, copied */
+	const uint8_t *secret; /* DM_SECRET_LEN bytes, copied */
 	enum dm_srtp_suite suite;
 	const struct dm_profile *profile;
-	const char *interface;       /* IPv4 address to send from (IP_MULTICAST_IF) */
-	const char *group;           /* destination (multicast group or unicast) */
-	uint16_t port;               /* RTP port; RTCP goes to port + 1 */
+	const char *interface; /* IPv4 address to send from (IP_MULTICAST_IF) */
+	const char *group;     /* destination (multicast group or unicast) */
+	uint16_t port;	       /* RTP port; RTCP goes to port + 1 */
 	int ttl;
-	uint32_t initial_roc;        /* rollover counter to start at; 0 in production,
-	                                tests set it to exercise late joins after wraps */
-	struct dm_sendq *sendq;      /* optional, not owned: queue datagrams there (the
-	                                worker flushes them in one sendmmsg) instead of
-	                                sending each with its own system call */
+	uint32_t initial_roc;	/* rollover counter to start at; 0 in production,
+				   tests set it to exercise late joins after wraps */
+	struct dm_sendq *sendq; /* optional, not owned: queue datagrams there (the
+				   worker flushes them in one sendmmsg) instead of
+				   sending each with its own system call */
 };
 
 struct dm_stream_stats {
-	uint64_t frames;             /* frames encoded */
-	uint64_t packets;            /* RTP packets sent */
-	uint64_t bytes;              /* payload octets sent */
-	uint64_t send_errors;        /* datagrams the kernel refused */
+	uint64_t frames;      /* frames encoded */
+	uint64_t packets;     /* RTP packets sent */
+	uint64_t bytes;	      /* payload octets sent */
+	uint64_t send_errors; /* datagrams the kernel refused */
 	uint64_t rtcp_sent;
 	uint32_t ssrc;
 };

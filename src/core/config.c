@@ -539,7 +539,8 @@ static void load_channel(struct loader *ld, config_setting_t *s, size_t index)
 	if (field_string(ld, &w, "name", false, &v, &at) == FIELD_OK)
 		copy_text(ld, &w, "name", at, v, ch->name, sizeof ch->name);
 	else
-		snprintf(ch->name, sizeof ch->name, "%s", index == 0 ? DM_DEFAULT_FLOOR_NAME : ch->id);
+		snprintf(ch->name, sizeof ch->name, "%s",
+			 index == 0 ? DM_DEFAULT_FLOOR_NAME : ch->id);
 
 	v = index == 0 ? DM_DEFAULT_FLOOR_LANGUAGE : ch->id;
 	at = s;

@@ -28,7 +28,7 @@ void dm_log(enum dm_log_level level, const char *fmt, ...)
 
 void dm_log_stderr(void *user, enum dm_log_level level, const char *msg)
 {
-	static const char *const names[] = { "error", "warning", "info", "debug" };
+	static const char *const names[] = {"error", "warning", "info", "debug"};
 	const char *prefix = user ? (const char *)user : "dragoman";
 	fprintf(stderr, "%s: %s: %s\n", prefix, names[level & 3], msg);
 }

@@ -7,10 +7,10 @@
 /* The numbers are DESIGN.md's profile table; RESTRICTED_LOWDELAY keeps Opus in
  * CELT with 2.5 ms look-ahead, the lowest it has. */
 static const struct dm_profile profiles[] = {
-	{ "lan", 240, OPUS_APPLICATION_RESTRICTED_LOWDELAY, 64000, false, 0, 128, 5 },
-	{ "lan-ultra", 120, OPUS_APPLICATION_RESTRICTED_LOWDELAY, 64000, false, 0, 64, 3 },
-	{ "wifi", 960, OPUS_APPLICATION_RESTRICTED_LOWDELAY, 48000, false, 0, 0, 20 },
-	{ "internet", 960, OPUS_APPLICATION_VOIP, 32000, true, 10, 0, 40 },
+	{"lan", 240, OPUS_APPLICATION_RESTRICTED_LOWDELAY, 64000, false, 0, 128, 5},
+	{"lan-ultra", 120, OPUS_APPLICATION_RESTRICTED_LOWDELAY, 64000, false, 0, 64, 3},
+	{"wifi", 960, OPUS_APPLICATION_RESTRICTED_LOWDELAY, 48000, false, 0, 0, 20},
+	{"internet", 960, OPUS_APPLICATION_VOIP, 32000, true, 10, 0, 40},
 };
 
 const struct dm_profile *dm_profile_find(const char *name)

@@ -222,8 +222,7 @@ size_t dm_jitter_count(const struct dm_jitter *j)
 }
 
 /* Copies the packet `ahead` places after the expected one, if held. */
-static int peek_at(const struct dm_jitter *j, unsigned ahead, uint8_t *buf, size_t cap,
-		   size_t *len)
+static int peek_at(const struct dm_jitter *j, unsigned ahead, uint8_t *buf, size_t cap, size_t *len)
 {
 	const struct jslot *s;
 	uint8_t *src;

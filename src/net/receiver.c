@@ -47,6 +47,8 @@ struct dm_receiver {
 	bool sdp_mode;
 	char sdp_path[4096];
 	uint64_t sdp_reload_us;
+	uint64_t first_pkt_us;   /* first datagram since the join / switch, 0: none yet */
+	bool switch_measured;
 	char iface[64];
 	dm_receiver_pcm_fn on_pcm;
 	void *user;
@@ -76,6 +78,7 @@ struct dm_receiver {
 	_Atomic uint64_t auth_failed, replayed, malformed, unknown_ssrc, concealed, decoded,
 		ssrc_changes;
 	_Atomic uint32_t cur_ssrc, cur_roc;
+	_Atomic int64_t switch_us; /* -1: not measured yet */
 	_Atomic int cur_channel;
 	/* The jitter buffer's statistics, copied out for other threads. */
 	_Atomic uint64_t j_received, j_lost, j_late, j_reordered, j_dup;
@@ -119,6 +122,9 @@ static void close_sockets(struct dm_receiver *r)
 static int open_sockets(struct dm_receiver *r)
 {
 	close_sockets(r);
+	r->first_pkt_us = 0;
+	r->switch_measured = false;
+	atomic_store_explicit(&r->switch_us, -1, memory_order_relaxed);
 	r->fd_rtp = dm_sock_open_receiver(r->group, r->port, r->iface);
 	if (r->fd_rtp < 0) {
 		int rc = r->fd_rtp;
@@ -351,6 +357,14 @@ static void drain(struct dm_receiver *r, uint64_t now)
 			if (n > 0) {
 				r->last_frame = n;
 				inc(&r->decoded);
+				if (!r->switch_measured && r->first_pkt_us) {
+					/* now is when the batch arrived: read the
+					 * clock again for when it comes out. */
+					int64_t d = (int64_t)(now_us() - r->first_pkt_us);
+					atomic_store_explicit(&r->switch_us, d,
+							      memory_order_relaxed);
+					r->switch_measured = true;
+				}
 			} else {
 				/* Undecodable but authenticated: conceal its slot. */
 				n = opus_decode_float(r->dec, NULL, 0, r->pcm, r->last_frame, 0);
@@ -535,6 +549,8 @@ int dm_receiver_poll(struct dm_receiver *r, int timeout_ms)
 		ssize_t len = recv(r->fd_rtp, buf, sizeof buf, 0);
 		if (len < 0)
 			break;
+		if (!r->first_pkt_us)
+			r->first_pkt_us = now;
 		if ((size_t)len > DM_MAX_PACKET) {
 			inc(&r->malformed);
 			continue;
@@ -626,4 +642,6 @@ void dm_receiver_get_stats(const struct dm_receiver *r, struct dm_receiver_stats
 	st->ssrc = atomic_load_explicit(&r->cur_ssrc, memory_order_relaxed);
 	st->roc = atomic_load_explicit(&r->cur_roc, memory_order_relaxed);
 	st->channel = atomic_load_explicit(&r->cur_channel, memory_order_relaxed);
+	int64_t sw = atomic_load_explicit(&r->switch_us, memory_order_relaxed);
+	st->switch_ms = sw < 0 ? -1.0 : (double)sw / 1000.0;
 }

@@ -14,7 +14,7 @@
 struct dm_sendq {
 	int fd;
 	size_t cap, n;
-	uint8_t *slab;             /* cap * DM_MAX_PACKET bytes */
+	uint8_t *slab; /* cap * DM_MAX_PACKET bytes */
 	struct sockaddr_in *dest;
 	struct iovec *iov;
 	struct mmsghdr *msg;
@@ -68,8 +68,7 @@ void dm_sendq_free(struct dm_sendq *q)
 	free(q);
 }
 
-int dm_sendq_add(struct dm_sendq *q, const uint8_t *buf, size_t len,
-		 const struct sockaddr_in *dest)
+int dm_sendq_add(struct dm_sendq *q, const uint8_t *buf, size_t len, const struct sockaddr_in *dest)
 {
 	if (!q || !buf || !dest)
 		return DM_EINVAL;

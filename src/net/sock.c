@@ -85,7 +85,7 @@ int dm_sock_open_receiver(const char *addr, uint16_t port, const char *iface)
 	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
 		return fail(fd, "cannot bind to", addr);
 	if (dm_sock_is_multicast(&sa)) {
-		struct ip_mreq mreq = { .imr_multiaddr = sa.sin_addr, .imr_interface = ifa.sin_addr };
+		struct ip_mreq mreq = {.imr_multiaddr = sa.sin_addr, .imr_interface = ifa.sin_addr};
 		if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq) < 0) {
 			char what[128];
 			snprintf(what, sizeof what, "cannot join multicast group %s on interface",

@@ -13,11 +13,11 @@
 #include "dragoman/config.h"
 
 struct dm_route {
-	size_t n_channels;        /* floor included, index 0 */
+	size_t n_channels; /* floor included, index 0 */
 	size_t n_consoles;
-	int *source;              /* per channel: console index on air, -1: none */
+	int *source;		    /* per channel: console index on air, -1: none */
 	enum dm_fallback *fallback; /* per channel, when no console is on air */
-	int *listen;              /* per console: channel index it hears (0: floor) */
+	int *listen;		    /* per console: channel index it hears (0: floor) */
 };
 
 /* Builds the static route of a configuration: a live console feeds its A

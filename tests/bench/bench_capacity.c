@@ -43,8 +43,7 @@ static void make_signal(float *buf, size_t n, int ch)
 	}
 }
 
-static int run(const char *profile_name, enum dm_srtp_suite suite, double *bare_us,
-	       double *send_us)
+static int run(const char *profile_name, enum dm_srtp_suite suite, double *bare_us, double *send_us)
 {
 	const struct dm_profile *prof = dm_profile_find(profile_name);
 	int frame = prof->frame_samples;
@@ -55,7 +54,7 @@ static int run(const char *profile_name, enum dm_srtp_suite suite, double *bare_
 		sig[c] = malloc(n * sizeof(float));
 		make_signal(sig[c], n, c);
 	}
-	uint8_t secret[DM_SECRET_LEN] = { 1, 2, 3 };
+	uint8_t secret[DM_SECRET_LEN] = {1, 2, 3};
 
 	/* Bare Opus, same settings as the stream. */
 	OpusEncoder *enc[CHANNELS];
@@ -68,7 +67,8 @@ static int run(const char *profile_name, enum dm_srtp_suite suite, double *bare_
 		opus_encoder_ctl(enc[c], OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
 		if (prof->inband_fec) {
 			opus_encoder_ctl(enc[c], OPUS_SET_INBAND_FEC(1));
-			opus_encoder_ctl(enc[c], OPUS_SET_PACKET_LOSS_PERC(prof->expected_loss_pct));
+			opus_encoder_ctl(enc[c],
+					 OPUS_SET_PACKET_LOSS_PERC(prof->expected_loss_pct));
 		}
 	}
 	unsigned char pkt[1500];
@@ -82,9 +82,15 @@ static int run(const char *profile_name, enum dm_srtp_suite suite, double *bare_
 		snprintf(id, sizeof id, "ch%d", c);
 		snprintf(group, sizeof group, "239.255.99.%d", c + 1);
 		struct dm_stream_params p = {
-			.conference_id = "bench", .channel_id = id, .secret = secret,
-			.suite = suite, .profile = prof,
-			.interface = "127.0.0.1", .group = group, .port = 40000, .ttl = 0,
+			.conference_id = "bench",
+			.channel_id = id,
+			.secret = secret,
+			.suite = suite,
+			.profile = prof,
+			.interface = "127.0.0.1",
+			.group = group,
+			.port = 40000,
+			.ttl = 0,
 			.sendq = q,
 		};
 		int rc = dm_stream_new(&p, &st[c]);
@@ -100,7 +106,8 @@ static int run(const char *profile_name, enum dm_srtp_suite suite, double *bare_
 	for (size_t f = 0; f < frames; f++) {
 		double t0 = thread_cpu_s();
 		for (int c = 0; c < CHANNELS; c++)
-			bytes += opus_encode_float(enc[c], sig[c] + f * (size_t)frame, frame, pkt, 1200);
+			bytes += opus_encode_float(enc[c], sig[c] + f * (size_t)frame, frame, pkt,
+						   1200);
 		double t1 = thread_cpu_s();
 		for (int c = 0; c < CHANNELS; c++)
 			dm_stream_send_frame(st[c], sig[c] + f * (size_t)frame);
@@ -121,7 +128,8 @@ static int run(const char *profile_name, enum dm_srtp_suite suite, double *bare_
 	free(sig);
 	*bare_us = bare / (double)(frames * CHANNELS) * 1e6;
 	*send_us = sent / (double)(frames * CHANNELS) * 1e6;
-	double per_ch_core = sent / (SECONDS * (double)CHANNELS); /* core-seconds per channel-second */
+	double per_ch_core =
+		sent / (SECONDS * (double)CHANNELS); /* core-seconds per channel-second */
 	printf("%-10s %-24s frame %4d: bare opus %5.1f us/frame, send path %5.1f us/frame, "
 	       "ratio %.3f, %.2f%% of a core per channel, %.0f channels per core\n",
 	       profile_name, dm_srtp_suite_name(suite), frame, *bare_us, *send_us,
@@ -138,11 +146,11 @@ int main(void)
 		enum dm_srtp_suite suite;
 		int judged;
 	} runs[] = {
-		{ "lan", DM_SRTP_AES_CM_128_HMAC_SHA1_80, 1 },
-		{ "lan", DM_SRTP_AEAD_AES_128_GCM, 0 },
-		{ "lan-ultra", DM_SRTP_AES_CM_128_HMAC_SHA1_80, 0 },
-		{ "lan-ultra", DM_SRTP_AEAD_AES_128_GCM, 0 },
-		{ "internet", DM_SRTP_AES_CM_128_HMAC_SHA1_80, 0 },
+		{"lan", DM_SRTP_AES_CM_128_HMAC_SHA1_80, 1},
+		{"lan", DM_SRTP_AEAD_AES_128_GCM, 0},
+		{"lan-ultra", DM_SRTP_AES_CM_128_HMAC_SHA1_80, 0},
+		{"lan-ultra", DM_SRTP_AEAD_AES_128_GCM, 0},
+		{"internet", DM_SRTP_AES_CM_128_HMAC_SHA1_80, 0},
 	};
 	int fail = 0;
 	printf("%d channels, %d s of audio each; CPU time of this thread\n", CHANNELS, SECONDS);
@@ -151,7 +159,8 @@ int main(void)
 		if (run(runs[i].profile, runs[i].suite, &bare, &send) != 0)
 			return 1;
 		if (runs[i].judged && send > 1.2 * bare) {
-			printf("%s: the send path costs more than 1.2x bare Opus\n", runs[i].profile);
+			printf("%s: the send path costs more than 1.2x bare Opus\n",
+			       runs[i].profile);
 			fail = 1;
 		}
 	}

@@ -41,7 +41,7 @@ static void setup_fixture(struct fixture *f)
 	}
 	for (int i = 0; i < N; i++)
 		f->floor[i] = 0.5f;
-	f->route = (struct dm_route){ 4, 3, f->source, f->fallback, f->listen };
+	f->route = (struct dm_route){4, 3, f->source, f->fallback, f->listen};
 }
 
 static void assert_all(const float *buf, float v)
