@@ -1,0 +1,1012 @@
+/* Module tests of the receive path (src/net/receiver.c) with real components:
+ * a real dm_stream (real Opus, real libsrtp) sends a tone over real UDP
+ * sockets on loopback multicast (sender IP_MULTICAST_IF 127.0.0.1, receiver
+ * joined on 127.0.0.1), and the receiver decodes it into a buffer that the
+ * tests check (level, and frequency with a Goertzel filter).
+ *
+ * The conference (config + secret) is written into a fresh mkdtemp folder per
+ * test, with multicast groups of its own (239.255.91.<4x + channel>, port
+ * 6000 + 2x for test number x), so tests never hear each other or anything
+ * else on the machine. Frames are paced in real time where timing matters
+ * (sender reports go out once a second of wall-clock time); the receiver is
+ * driven with dm_receiver_poll between frames in the same thread, except in
+ * the channel switch test, which runs its thread. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dragoman/config.h"
+#include "dragoman/error.h"
+#include "dragoman/keys.h"
+#include "dragoman/log.h"
+#include "dragoman/receiver.h"
+#include "dragoman/rtp.h"
+#include "dragoman/sdp.h"
+#include "dragoman/stream.h"
+
+#define RATE 48000
+#define TONE_AMP 0.2511886f /* -12 dBFS */
+#define MAX_FRAME 960
+#define MAX_RX 2
+#define MAX_ST 2
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static double cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- the conference on disk ---- */
+
+struct fx {
+	char dir[64];
+	char conf[128];
+	char secret_path[128];
+	uint8_t secret[DM_SECRET_LEN];
+	struct dm_config *cfg;
+	int x;
+};
+
+static void on_config_error(void *user, const char *file, int line, const char *msg)
+{
+	(void)user;
+	fprintf(stderr, "config %s:%d: %s\n", file, line, msg);
+}
+
+static void group_of(int x, int ch, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "239.255.91.%d", 4 * x + ch);
+}
+
+/* Test number x (1..60): a floor and two channels, "en" and "fr". */
+static void fx_init(struct fx *f, int x)
+{
+	memset(f, 0, sizeof *f);
+	f->x = x;
+	snprintf(f->dir, sizeof f->dir, "/tmp/dm-test-receiver-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->secret_path, sizeof f->secret_path, "%s/conf.secret", f->dir);
+	assert_int_equal(dm_secret_generate(f->secret_path), 0);
+	assert_int_equal(dm_secret_load(f->secret_path, f->secret), 0);
+	snprintf(f->conf, sizeof f->conf, "%s/test.conf", f->dir);
+	char g0[32], g1[32], g2[32];
+	group_of(x, 0, g0, sizeof g0);
+	group_of(x, 1, g1, sizeof g1);
+	group_of(x, 2, g2, sizeof g2);
+	int port = 6000 + 2 * x;
+	FILE *fp = fopen(f->conf, "w");
+	assert_non_null(fp);
+	fprintf(fp,
+		"conference = { id = \"rx%d\"; name = \"Receiver test %d\"; "
+		"secret_file = \"conf.secret\"; profile = \"lan\"; };\n"
+		"network = { interface = \"127.0.0.1\"; ttl = 1; };\n"
+		"floor = { name = \"Floor\"; group = \"%s\"; port = %d; };\n"
+		"channels = (\n"
+		"  { id = \"en\"; name = \"English\"; group = \"%s\"; port = %d; },\n"
+		"  { id = \"fr\"; name = \"Fran\xc3\xa7"
+		"ais\"; group = \"%s\"; port = %d; }\n"
+		");\n",
+		x, x, g0, port, g1, port, g2, port);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(dm_config_load(f->conf, true, on_config_error, NULL, &f->cfg), 0);
+}
+
+static void fx_done(struct fx *f)
+{
+	dm_config_free(f->cfg);
+	char path[160];
+	snprintf(path, sizeof path, "%s/other.secret", f->dir);
+	unlink(path);
+	unlink(f->secret_path);
+	unlink(f->conf);
+	rmdir(f->dir);
+}
+
+/* A sending stream for channel ch of the conference, as the engine makes it. */
+static struct dm_stream *fx_stream(struct fx *f, int ch, uint32_t initial_roc)
+{
+	const struct dm_conference_conf *conf = dm_config_conference(f->cfg);
+	const struct dm_channel_conf *c = dm_config_channel(f->cfg, (size_t)ch);
+	assert_non_null(c);
+	struct dm_stream_params p = {
+		.conference_id = conf->id,
+		.conference_name = conf->name,
+		.channel_id = c->id,
+		.channel_name = c->name,
+		.language = c->language,
+		.secret = f->secret,
+		.suite = conf->suite,
+		.profile = conf->profile,
+		.interface = "127.0.0.1",
+		.group = c->group,
+		.port = c->port,
+		.ttl = 1,
+		.initial_roc = initial_roc,
+	};
+	struct dm_stream *s = NULL;
+	assert_int_equal(dm_stream_new(&p, &s), 0);
+	assert_non_null(s);
+	return s;
+}
+
+/* ---- decoded audio ---- */
+
+struct capture {
+	float *pcm;
+	size_t n, cap;
+	uint64_t calls;
+	/* Channel switch, written on the receiver thread: after watch_from_us,
+	 * the first frame without the old tone (other_hz), and the first frame
+	 * with the new one (watch_hz) within 3 dB of its level. */
+	double watch_hz, other_hz;
+	_Atomic uint64_t watch_from_us, first_new_us, full_level_us;
+};
+
+static double goertzel_amp(const float *x, size_t n, double hz)
+{
+	double w = 2.0 * M_PI * hz / RATE, c = 2.0 * cos(w), s1 = 0, s2 = 0;
+	for (size_t i = 0; i < n; i++) {
+		double s0 = x[i] + c * s1 - s2;
+		s2 = s1;
+		s1 = s0;
+	}
+	double re = s1 - s2 * cos(w), im = s2 * sin(w);
+	return 2.0 * sqrt(re * re + im * im) / (double)n;
+}
+
+static double rms(const float *x, size_t n)
+{
+	double e = 0;
+	for (size_t i = 0; i < n; i++)
+		e += (double)x[i] * x[i];
+	return n ? sqrt(e / (double)n) : 0;
+}
+
+static void on_pcm(void *user, const float *pcm, size_t n)
+{
+	struct capture *c = user;
+	c->calls++;
+	if (c->n + n > c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : RATE;
+		while (cap < c->n + n)
+			cap *= 2;
+		float *p = realloc(c->pcm, cap * sizeof *p);
+		if (!p)
+			abort();
+		c->pcm = p;
+		c->cap = cap;
+	}
+	memcpy(c->pcm + c->n, pcm, n * sizeof *pcm);
+	c->n += n;
+	uint64_t from = atomic_load(&c->watch_from_us);
+	if (!from || atomic_load(&c->full_level_us))
+		return;
+	uint64_t now = mono_us();
+	double want = goertzel_amp(pcm, n, c->watch_hz), old = goertzel_amp(pcm, n, c->other_hz);
+	if (getenv("DM_TEST_TRACE"))
+		fprintf(stderr, "t+%.2f ms: %.0f Hz %.3f, %.0f Hz %.3f\n",
+			(double)(now - from) / 1000.0, c->watch_hz, want, c->other_hz, old);
+	if (!atomic_load(&c->first_new_us) && old < 0.02)
+		atomic_store(&c->first_new_us, now);
+	if (want > 0.7 * TONE_AMP && old < 0.02)
+		atomic_store(&c->full_level_us, now);
+}
+
+static void capture_free(struct capture *c)
+{
+	free(c->pcm);
+	memset(c, 0, sizeof *c);
+}
+
+/* The samples [from, from + n) hold a tone of hz at about -12 dBFS and little
+ * else: hz is 20 times (26 dB) stronger than any of the other bins tried. */
+static void assert_tone(const struct capture *c, size_t from, size_t n, double hz)
+{
+	assert_true(from + n <= c->n);
+	const float *x = c->pcm + from;
+	double a = goertzel_amp(x, n, hz);
+	if (a < 0.7 * TONE_AMP || a > 1.3 * TONE_AMP)
+		fail_msg("tone %.0f Hz: amplitude %.3f, want about %.3f", hz, a, TONE_AMP);
+	static const double others[] = {250, 500, 700, 1500, 2000, 3000, 4000, 8000};
+	for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+		if (fabs(others[i] - hz) < 100)
+			continue;
+		double o = goertzel_amp(x, n, others[i]);
+		if (o * 20 > a)
+			fail_msg("tone %.0f Hz (%.4f) not dominant: %.0f Hz has %.4f", hz, a,
+				 others[i], o);
+	}
+	double r = rms(x, n);
+	assert_true(r > 0.6 * TONE_AMP / M_SQRT2 && r < 1.4 * TONE_AMP / M_SQRT2);
+}
+
+/* ---- real-time rig: streams sent, receivers polled, in one thread ---- */
+
+struct tone {
+	double hz, phase;
+};
+
+struct rig {
+	struct dm_stream *st[MAX_ST];
+	struct tone tone[MAX_ST];
+	bool paused[MAX_ST];
+	uint64_t sent[MAX_ST];
+	int nst;
+	struct dm_receiver *rx[MAX_RX];
+	int nrx;
+	int frame;
+	struct timespec next;
+	bool started;
+};
+
+static void ts_add_ns(struct timespec *t, long ns)
+{
+	t->tv_nsec += ns;
+	while (t->tv_nsec >= 1000000000L) {
+		t->tv_nsec -= 1000000000L;
+		t->tv_sec++;
+	}
+}
+
+static long ns_until(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (t->tv_sec - now.tv_sec) * 1000000000L + (t->tv_nsec - now.tv_nsec);
+}
+
+static void poll_all(struct rig *g, int timeout_ms)
+{
+	for (int k = 0; k < g->nrx; k++)
+		assert_int_equal(dm_receiver_poll(g->rx[k], k == 0 ? timeout_ms : 0), 0);
+}
+
+/* Polls the receivers (or just sleeps) until the deadline. */
+static void wait_until(struct rig *g, const struct timespec *deadline)
+{
+	long ns;
+	while ((ns = ns_until(deadline)) > 1000000L) {
+		if (g->nrx == 0)
+			break;
+		poll_all(g, ns > 3000000L ? 2 : 1);
+	}
+	if (g->nrx)
+		poll_all(g, 0);
+	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, deadline, NULL);
+}
+
+static void rig_add_stream(struct rig *g, struct dm_stream *s, double hz)
+{
+	assert_true(g->nst < MAX_ST);
+	g->st[g->nst] = s;
+	g->tone[g->nst].hz = hz;
+	g->nst++;
+	g->frame = dm_stream_frame_samples(s);
+	assert_true(g->frame > 0 && g->frame <= MAX_FRAME);
+}
+
+static void rig_add_rx(struct rig *g, struct dm_receiver *r)
+{
+	assert_true(g->nrx < MAX_RX);
+	g->rx[g->nrx++] = r;
+}
+
+/* Sends `frames` frames on every stream that is not paused, one frame time
+ * apart, polling the receivers in between. */
+static void rig_run(struct rig *g, int frames)
+{
+	float pcm[MAX_FRAME];
+	if (!g->started) {
+		clock_gettime(CLOCK_MONOTONIC, &g->next);
+		g->started = true;
+	}
+	long frame_ns = (long)g->frame * 1000000000L / RATE;
+	for (int i = 0; i < frames; i++) {
+		for (int k = 0; k < g->nst; k++) {
+			if (g->paused[k])
+				continue;
+			struct tone *t = &g->tone[k];
+			for (int j = 0; j < g->frame; j++) {
+				pcm[j] = TONE_AMP * (float)sin(t->phase);
+				t->phase += 2.0 * M_PI * t->hz / RATE;
+			}
+			t->phase = fmod(t->phase, 2.0 * M_PI);
+			assert_int_equal(dm_stream_send_frame(g->st[k], pcm), 0);
+			g->sent[k]++;
+		}
+		ts_add_ns(&g->next, frame_ns);
+		wait_until(g, &g->next);
+	}
+}
+
+/* Lets time pass (ms) with nothing sent. */
+static void rig_idle(struct rig *g, int ms)
+{
+	if (!g->started) {
+		clock_gettime(CLOCK_MONOTONIC, &g->next);
+		g->started = true;
+	}
+	ts_add_ns(&g->next, (long)ms * 1000000L);
+	wait_until(g, &g->next);
+}
+
+static void rig_free(struct rig *g)
+{
+	for (int k = 0; k < g->nrx; k++)
+		dm_receiver_free(g->rx[k]);
+	for (int k = 0; k < g->nst; k++)
+		dm_stream_free(g->st[k]);
+	memset(g, 0, sizeof *g);
+}
+
+static struct dm_receiver *rx_config(struct fx *f, const uint8_t *secret, int ch,
+				     struct capture *cap)
+{
+	struct dm_receiver_params p = {
+		.config = f->cfg,
+		.secret = secret,
+		.channel = ch,
+		.interface = "127.0.0.1",
+		.on_pcm = on_pcm,
+		.user = cap,
+	};
+	struct dm_receiver *r = NULL;
+	assert_int_equal(dm_receiver_new(&p, &r), 0);
+	assert_non_null(r);
+	return r;
+}
+
+static struct dm_receiver *rx_sdp(const struct dm_sdp *sdp, struct capture *cap)
+{
+	struct dm_receiver_params p = {
+		.sdp = sdp, .interface = "127.0.0.1", .on_pcm = on_pcm, .user = cap};
+	struct dm_receiver *r = NULL;
+	assert_int_equal(dm_receiver_new(&p, &r), 0);
+	assert_non_null(r);
+	return r;
+}
+
+/* ---- plain sockets: a capture joined to a group, and a forger ---- */
+
+static int plain_capture(const char *group, uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	assert_true(fd >= 0);
+	int one = 1, zero = 0;
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	assert_int_equal(inet_pton(AF_INET, group, &sa.sin_addr), 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	struct ip_mreq mreq = {.imr_multiaddr = sa.sin_addr};
+	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &mreq.imr_interface), 1);
+	assert_int_equal(setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq), 0);
+	assert_int_equal(setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero), 0);
+	return fd;
+}
+
+static int plain_sender(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in lo = {.sin_family = AF_INET};
+	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &lo.sin_addr), 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&lo, sizeof lo), 0);
+	unsigned char loop = 1, ttl = 1;
+	assert_int_equal(
+		setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &lo.sin_addr, sizeof lo.sin_addr), 0);
+	assert_int_equal(setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop), 0);
+	assert_int_equal(setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl), 0);
+	return fd;
+}
+
+static void send_to(int fd, const char *group, uint16_t port, const void *buf, size_t len)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	assert_int_equal(inet_pton(AF_INET, group, &sa.sin_addr), 1);
+	assert_int_equal(sendto(fd, buf, len, 0, (struct sockaddr *)&sa, sizeof sa), (ssize_t)len);
+}
+
+struct pkt {
+	uint8_t b[DM_MAX_PACKET];
+	size_t len;
+};
+
+/* Reads every datagram waiting; keeps the first one (if first) and the last. */
+static int capture_drain(int fd, struct pkt *first, struct pkt *last)
+{
+	int n = 0;
+	struct pkt p;
+	ssize_t len;
+	while ((len = recv(fd, p.b, sizeof p.b, 0)) >= 0) {
+		p.len = (size_t)len;
+		if (n == 0 && first)
+			*first = p;
+		if (last)
+			*last = p;
+		n++;
+	}
+	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+	return n;
+}
+
+static uint16_t pkt_seq(const struct pkt *p)
+{
+	return (uint16_t)(p->b[2] << 8 | p->b[3]);
+}
+
+static void get_stats(struct dm_receiver *r, struct dm_receiver_stats *st)
+{
+	dm_receiver_get_stats(r, st);
+}
+
+/* ---- tests ---- */
+
+static void receiver_decodes_stream(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, 1);
+	struct capture cap = {0};
+	struct rig g = {0};
+	rig_add_rx(&g, rx_config(&f, f.secret, 1, &cap));
+	rig_add_stream(&g, fx_stream(&f, 1, 0), 1000);
+	rig_run(&g, 200); /* 1 s */
+	rig_idle(&g, 30);
+
+	struct dm_receiver_stats st;
+	get_stats(g.rx[0], &st);
+	struct dm_stream_stats ss;
+	dm_stream_get_stats(g.st[0], &ss);
+	assert_true(ss.packets == 200);
+	assert_true(st.received > 0);
+	assert_true(st.received >= 198 && st.received <= 200);
+	assert_true(st.auth_failed == 0 && st.replayed == 0 && st.malformed == 0);
+	assert_true(st.decoded_frames >= 198 && st.decoded_frames <= 200);
+	assert_true(st.ssrc_changes == 0);
+	assert_int_equal(st.ssrc, ss.ssrc);
+	assert_int_equal(st.roc, 0);
+	assert_int_equal(st.channel, 1);
+	/* Every frame decoded or concealed reached the sink, and nothing else. */
+	assert_true(cap.n == (st.decoded_frames + st.concealed_frames) * (size_t)g.frame);
+	/* Skip the codec's start-up (20 ms), then 0.5 s of the tone. */
+	assert_tone(&cap, 960, RATE / 2, 1000);
+	/* The join was measured: first packet to first frame out. */
+	assert_true(st.switch_ms >= 0 && st.switch_ms < 50);
+	rig_free(&g);
+	capture_free(&cap);
+	fx_done(&f);
+}
+
+static void receiver_sdp_mode(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, 2);
+	struct capture good = {0}, bad = {0};
+	struct rig g = {0};
+	rig_add_stream(&g, fx_stream(&f, 2, 0), 1000);
+	struct dm_sdp sdp, wrong;
+	dm_stream_get_sdp(g.st[0], &sdp);
+	assert_int_equal(sdp.key_len, 30);
+	wrong = sdp;
+	wrong.key[3] ^= 0x10;
+	rig_add_rx(&g, rx_sdp(&sdp, &good));
+	rig_add_rx(&g, rx_sdp(&wrong, &bad));
+	rig_run(&g, 160);
+	rig_idle(&g, 30);
+
+	struct dm_receiver_stats st;
+	get_stats(g.rx[0], &st);
+	assert_true(st.decoded_frames >= 158 && st.decoded_frames <= 160);
+	assert_true(st.auth_failed == 0);
+	assert_int_equal(st.ssrc, sdp.ssrc);
+	assert_int_equal(st.channel, -1);
+	assert_tone(&good, 960, RATE / 2, 1000);
+
+	get_stats(g.rx[1], &st);
+	assert_true(st.decoded_frames == 0 && st.concealed_frames == 0 && st.received == 0);
+	assert_true(st.auth_failed > 0);
+	assert_true(bad.calls == 0 && bad.n == 0);
+	rig_free(&g);
+	capture_free(&good);
+	capture_free(&bad);
+	fx_done(&f);
+}
+
+static void receiver_late_join_after_wraps(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, 3);
+	const struct dm_channel_conf *ch = dm_config_channel(f.cfg, 1);
+	int pc = plain_capture(ch->group, ch->port);
+	struct capture cap = {0};
+	struct rig g = {0};
+	rig_add_stream(&g, fx_stream(&f, 1, 3), 1000);
+	/* The stream has been going for a while when the listener joins. */
+	rig_run(&g, 20);
+	struct pkt first;
+	assert_int_equal(capture_drain(pc, &first, NULL), 20);
+	uint32_t seq_at_join = pkt_seq(&first) + 20u;
+	rig_add_rx(&g, rx_config(&f, f.secret, 1, &cap));
+	rig_run(&g, 100);
+	rig_idle(&g, 30);
+
+	struct dm_receiver_stats st;
+	get_stats(g.rx[0], &st);
+	/* At once: from the first packets it saw, with no sender report yet. */
+	assert_true(st.decoded_frames >= 98 && st.decoded_frames <= 100);
+	assert_true(st.auth_failed == 0);
+	assert_int_equal(st.roc, 3 + (seq_at_join >> 16));
+	assert_tone(&cap, 960, RATE / 4, 1000);
+	close(pc);
+	rig_free(&g);
+	capture_free(&cap);
+	fx_done(&f);
+}
+
+static void receiver_late_join_uses_sender_report(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, 4);
+	const struct dm_channel_conf *ch = dm_config_channel(f.cfg, 1);
+	int pc = plain_capture(ch->group, ch->port);
+	struct capture cap = {0};
+	struct rig g = {0};
+	/* 5000 wraps: beyond DM_LISTEN_ROC_SEARCH, so only the sender report's
+	 * packet count can tell the listener the ROC. */
+	rig_add_stream(&g, fx_stream(&f, 1, 5000), 1000);
+	rig_add_rx(&g, rx_config(&f, f.secret, 1, &cap));
+	struct dm_receiver_stats st;
+	struct dm_stream_stats ss;
+	int before_sr = 0;
+	uint64_t t0 = mono_us();
+	double cpu0 = cpu_s();
+	do {
+		rig_run(&g, 1);
+		before_sr++;
+		dm_stream_get_stats(g.st[0], &ss);
+		assert_true(before_sr < 240); /* 1.2 s */
+	} while (ss.rtcp_sent == 0);
+	uint64_t t_sr = mono_us() - t0;
+	/* A failed ROC search (1025 candidates, a few ms) is not repeated for
+	 * every packet of a stream that has no fitting ROC. */
+	double cpu = cpu_s() - cpu0;
+	print_message("before the sender report: %d frames, %.3f s of CPU\n", before_sr, cpu);
+	if (cpu > 0.25)
+		fail_msg("%.3f s of CPU for %d frames before the report", cpu, before_sr);
+	get_stats(g.rx[0], &st);
+	/* Until the report, every packet failed authentication (no ROC fits). */
+	assert_true(st.decoded_frames <= 1);
+	assert_true(st.auth_failed >= (uint64_t)before_sr - 3);
+	assert_true(t_sr > 900000 && t_sr < 1200000);
+	uint64_t fails_at_sr = st.auth_failed;
+	size_t pcm_at_sr = cap.n;
+	rig_run(&g, 100);
+	rig_idle(&g, 30);
+	get_stats(g.rx[0], &st);
+	struct pkt first;
+	assert_true(capture_drain(pc, &first, NULL) > 0);
+	uint32_t s0 = pkt_seq(&first);
+	/* The ROC of the first packet it authenticated: 5000, or 5001 if the
+	 * (random) sequence number wrapped before. */
+	if (s0 + (uint32_t)before_sr + 100 < 65536)
+		assert_int_equal(st.roc, 5000);
+	else
+		assert_true(st.roc == 5000 || st.roc == 5001);
+	/* Decoding starts right after the report. */
+	assert_true(st.decoded_frames >= 97 && st.decoded_frames <= 101);
+	assert_true(st.auth_failed <= fails_at_sr + 2);
+	assert_true(cap.n - pcm_at_sr >= 97 * (size_t)g.frame);
+	assert_tone(&cap, pcm_at_sr + 960, 60 * (size_t)g.frame, 1000);
+	close(pc);
+	rig_free(&g);
+	capture_free(&cap);
+	fx_done(&f);
+}
+
+static void receiver_rejects_forged(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, 5);
+	const struct dm_channel_conf *ch = dm_config_channel(f.cfg, 1);
+	int pc = plain_capture(ch->group, ch->port);
+	int fs = plain_sender();
+	struct capture cap = {0};
+	struct rig g = {0};
+	rig_add_stream(&g, fx_stream(&f, 1, 0), 1000);
+	rig_add_rx(&g, rx_config(&f, f.secret, 1, &cap));
+	rig_run(&g, 60);
+	rig_idle(&g, 20);
+	struct pkt last;
+	assert_int_equal(capture_drain(pc, NULL, &last), 60);
+	struct dm_receiver_stats a, b;
+	get_stats(g.rx[0], &a);
+	assert_true(a.decoded_frames >= 58);
+	assert_true(a.auth_failed == 0 && a.replayed == 0 && a.malformed == 0);
+	uint64_t calls = cap.calls;
+	uint32_t ssrc = a.ssrc;
+	uint16_t seq = pkt_seq(&last);
+
+	/* The stream is paused: whatever is decoded now came from a forgery. */
+	static const uint8_t five[5] = {0x80, 111, 0, 1, 2};
+	send_to(fs, ch->group, ch->port, five, sizeof five);
+
+	struct pkt garbage = {.len = 12 + 60 + 10};
+	garbage.b[0] = 0x80;
+	garbage.b[1] = 111;
+	garbage.b[2] = (uint8_t)((seq + 1) >> 8);
+	garbage.b[3] = (uint8_t)(seq + 1);
+	garbage.b[8] = (uint8_t)(ssrc >> 24);
+	garbage.b[9] = (uint8_t)(ssrc >> 16);
+	garbage.b[10] = (uint8_t)(ssrc >> 8);
+	garbage.b[11] = (uint8_t)ssrc;
+	assert_int_equal(dm_random_bytes(garbage.b + 12, garbage.len - 12), 0);
+	send_to(fs, ch->group, ch->port, garbage.b, garbage.len);
+
+	send_to(fs, ch->group, ch->port, last.b, last.len); /* replay */
+
+	/* One flipped bit in the sequence number, towards an index not seen yet
+	 * (an index seen already would be a replay before any authentication). */
+	struct pkt flipped = last;
+	int bit = 0;
+	while (bit < 8 && (flipped.b[3] >> bit & 1))
+		bit++;
+	if (bit == 8)
+		flipped.b[2] ^= 0x01; /* low byte 0xff: +256 is still ahead */
+	else
+		flipped.b[3] ^= (uint8_t)(1u << bit);
+	send_to(fs, ch->group, ch->port, flipped.b, flipped.len);
+
+	static const char text[] = "GET / HTTP/1.1\r\nHost: not-rtp\r\n\r\n";
+	send_to(fs, ch->group, ch->port, text, sizeof text - 1);
+	/* Truncated on the RTCP port too. */
+	send_to(fs, ch->group, (uint16_t)(ch->port + 1), five, sizeof five);
+	rig_idle(&g, 30);
+
+	get_stats(g.rx[0], &b);
+	assert_true(b.malformed - a.malformed == 3);
+	assert_true(b.auth_failed - a.auth_failed == 2);
+	assert_true(b.replayed - a.replayed == 1);
+	assert_true(b.decoded_frames == a.decoded_frames);
+	assert_true(b.concealed_frames == a.concealed_frames);
+	assert_true(b.received == a.received);
+	assert_true(cap.calls == calls);
+
+	/* The stream goes on unharmed: the forged sequence numbers did not
+	 * poison the replay window. */
+	rig_run(&g, 40);
+	rig_idle(&g, 20);
+	get_stats(g.rx[0], &a);
+	assert_true(a.decoded_frames - b.decoded_frames >= 39);
+	assert_true(a.auth_failed == b.auth_failed && a.replayed == b.replayed);
+
+	/* A flood of invented SSRCs: while the real stream is live nobody else
+	 * gets a look in; while it is quiet, only a few SSRCs per second get a
+	 * key derivation (and a failed ROC search). */
+	uint32_t rnd = 0x9e3779b9u;
+	struct pkt fake = {.len = 12 + 60 + 10};
+	size_t flooded = 0;
+	struct dm_receiver_stats c;
+	get_stats(g.rx[0], &c);
+	double cpu0 = cpu_s();
+	uint64_t wall0 = mono_us();
+	for (int i = 0; i < 80; i++) { /* 80 frames, 50 forgeries per frame */
+		for (int k = 0; k < 50; k++) {
+			rnd ^= rnd << 13;
+			rnd ^= rnd >> 17;
+			rnd ^= rnd << 5;
+			fake.b[0] = 0x80;
+			fake.b[1] = 111;
+			memcpy(fake.b + 2, &rnd, 2);
+			memcpy(fake.b + 4, &rnd, 4);
+			memcpy(fake.b + 8, &rnd, 4);
+			memset(fake.b + 12, (int)(rnd & 0xff), fake.len - 12);
+			send_to(fs, ch->group, ch->port, fake.b, fake.len);
+			flooded++;
+		}
+		rig_run(&g, 1);
+	}
+	g.paused[0] = true;
+	rig_idle(&g, 30); /* the real stream falls quiet */
+	for (int i = 0; i < 10; i++) {
+		for (int k = 0; k < 100; k++) {
+			rnd ^= rnd << 13;
+			rnd ^= rnd >> 17;
+			rnd ^= rnd << 5;
+			memcpy(fake.b + 8, &rnd, 4);
+			send_to(fs, ch->group, ch->port, fake.b, fake.len);
+			flooded++;
+		}
+		rig_idle(&g, 2);
+	}
+	double cpu = cpu_s() - cpu0;
+	double wall = (double)(mono_us() - wall0) * 1e-6;
+	g.paused[0] = false;
+	rig_run(&g, 40);
+	rig_idle(&g, 20);
+	get_stats(g.rx[0], &b);
+	assert_int_equal(flooded, 5000);
+	uint64_t derived = b.auth_failed - c.auth_failed;
+	/* The bucket: 4 at once, then 4 per second. */
+	if (derived > 4 + (uint64_t)(wall * 4) + 1)
+		fail_msg("%lu key derivations in %.2f s", (unsigned long)derived, wall);
+	assert_true(b.unknown_ssrc - c.unknown_ssrc + derived >= 4990);
+	assert_true(b.unknown_ssrc - c.unknown_ssrc >= 4990 - 5);
+	assert_true(b.malformed == c.malformed && b.replayed == c.replayed);
+	print_message("flood: %zu forgeries in %.2f s, %lu key derivations, %.3f s of CPU\n",
+		      flooded, wall, (unsigned long)derived, cpu);
+	if (cpu > 0.5)
+		fail_msg("the flood cost %.3f s of CPU", cpu);
+	/* The real stream kept decoding, during the flood and after it. */
+	assert_true(b.decoded_frames - c.decoded_frames >= 118);
+	assert_int_equal(b.ssrc, ssrc);
+	assert_true(b.ssrc_changes == 0);
+	assert_tone(&cap, cap.n - 30 * (size_t)g.frame, 30 * (size_t)g.frame, 1000);
+	close(fs);
+	close(pc);
+	rig_free(&g);
+	capture_free(&cap);
+	fx_done(&f);
+}
+
+static void receiver_ssrc_change_recovers(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, 6);
+	struct capture cap = {0};
+	struct rig g = {0};
+	rig_add_rx(&g, rx_config(&f, f.secret, 2, &cap));
+	rig_add_stream(&g, fx_stream(&f, 2, 0), 1000);
+	rig_run(&g, 200);
+	struct dm_stream_stats s1, s2;
+	dm_stream_get_stats(g.st[0], &s1);
+	struct dm_receiver_stats st;
+	get_stats(g.rx[0], &st);
+	assert_int_equal(st.ssrc, s1.ssrc);
+	uint64_t dec1 = st.decoded_frames;
+	assert_true(dec1 >= 198);
+	assert_int_equal(dm_stream_rekey(g.st[0]), 0);
+	dm_stream_get_stats(g.st[0], &s2);
+	assert_true(s2.ssrc != s1.ssrc);
+	rig_run(&g, 200);
+	rig_idle(&g, 30);
+	get_stats(g.rx[0], &st);
+	assert_int_equal(st.ssrc, s2.ssrc);
+	assert_true(st.ssrc_changes == 1);
+	assert_true(st.auth_failed == 0);
+	/* Of the 200 frames of the new stream, all but those lost in the gap were
+	 * decoded: the gap is under 100 ms (20 frames) of stream time. */
+	uint64_t missed = 200 - (st.decoded_frames - dec1);
+	print_message("new SSRC: %lu frames not decoded\n", (unsigned long)missed);
+	if (missed * 5 >= 100)
+		fail_msg("gap of %lu frames (%lu ms)", (unsigned long)missed,
+			 (unsigned long)missed * 5);
+	assert_tone(&cap, cap.n - 100 * (size_t)g.frame, 100 * (size_t)g.frame, 1000);
+	rig_free(&g);
+	capture_free(&cap);
+	fx_done(&f);
+}
+
+static void receiver_wrong_secret(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, 7);
+	char other_path[160];
+	snprintf(other_path, sizeof other_path, "%s/other.secret", f.dir);
+	uint8_t other[DM_SECRET_LEN];
+	assert_int_equal(dm_secret_generate(other_path), 0);
+	assert_int_equal(dm_secret_load(other_path, other), 0);
+	assert_memory_not_equal(other, f.secret, DM_SECRET_LEN);
+	struct capture cap = {0};
+	struct rig g = {0};
+	rig_add_rx(&g, rx_config(&f, other, 1, &cap));
+	rig_add_stream(&g, fx_stream(&f, 1, 0), 1000);
+	rig_run(&g, 100);
+	rig_idle(&g, 20);
+	struct dm_receiver_stats st;
+	get_stats(g.rx[0], &st);
+	assert_true(st.decoded_frames == 0 && st.concealed_frames == 0 && st.received == 0);
+	assert_true(st.auth_failed > 0);
+	assert_true(st.ssrc == 0);
+	assert_true(cap.calls == 0);
+	rig_free(&g);
+	capture_free(&cap);
+	fx_done(&f);
+}
+
+static void receiver_switch_channel(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, 8);
+	struct capture cap = {.watch_hz = 3000, .other_hz = 1000};
+	struct rig g = {0};
+	rig_add_stream(&g, fx_stream(&f, 1, 0), 1000);
+	rig_add_stream(&g, fx_stream(&f, 2, 0), 3000);
+	/* The receiver runs its own thread; this thread is the engine. */
+	struct dm_receiver *r = rx_config(&f, f.secret, 1, &cap);
+	assert_int_equal(dm_receiver_start(r), 0);
+	assert_int_equal(dm_receiver_start(r), 0); /* twice is fine */
+	rig_run(&g, 100);
+	struct dm_receiver_stats st;
+	dm_receiver_get_stats(r, &st);
+	assert_int_equal(st.channel, 1);
+	assert_true(st.decoded_frames >= 95);
+	uint64_t dec1 = st.decoded_frames;
+	uint64_t t_switch = mono_us();
+	atomic_store(&cap.watch_from_us, t_switch);
+	assert_int_equal(dm_receiver_switch(r, 2), 0);
+	rig_run(&g, 100);
+	rig_idle(&g, 20);
+	dm_receiver_stop(r);
+	dm_receiver_stop(r); /* twice is fine */
+	dm_receiver_get_stats(r, &st);
+	struct dm_stream_stats s2;
+	dm_stream_get_stats(g.st[1], &s2);
+	assert_int_equal(st.channel, 2);
+	assert_int_equal(st.ssrc, s2.ssrc);
+	assert_true(st.auth_failed == 0);
+	/* The new channel starts clean: its stream is not a restart of the old
+	 * one, nor a stranger to keep out while the old one is still fresh. */
+	assert_true(st.ssrc_changes == 0 && st.unknown_ssrc == 0);
+	assert_true(st.decoded_frames - dec1 >= 90);
+	/* The receiver's own measure: first packet of the new channel in, first
+	 * frame of it out. */
+	print_message("switch: first packet to first frame %.3f ms", st.switch_ms);
+	assert_true(st.switch_ms >= 0);
+	if (st.switch_ms >= 50)
+		fail_msg("channel switch took %.1f ms", st.switch_ms);
+	/* And the listener's: from the switch call to the new channel in the
+	 * sink (this includes the wait for the receiver's next poll and for the
+	 * next frame). */
+	uint64_t first = atomic_load(&cap.first_new_us), full = atomic_load(&cap.full_level_us);
+	assert_true(first > t_switch && full >= first);
+	double first_ms = (double)(first - t_switch) / 1000.0;
+	double full_ms = (double)(full - t_switch) / 1000.0;
+	print_message(", switch call to new channel %.1f ms, to its full level %.1f ms\n", first_ms,
+		      full_ms);
+	if (first_ms >= 50)
+		fail_msg("new channel after %.1f ms", first_ms);
+	/* Opus (CELT) predicts band energies from the previous frame: a decoder
+	 * that starts mid-stream fades in over some 10 frames. */
+	if (full_ms >= 120)
+		fail_msg("new tone at full level after %.1f ms", full_ms);
+	assert_tone(&cap, cap.n - 80 * (size_t)g.frame, 80 * (size_t)g.frame, 3000);
+	dm_receiver_free(r);
+	rig_free(&g);
+	capture_free(&cap);
+	fx_done(&f);
+}
+
+static void receiver_bad_args(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, 9);
+	struct capture cap = {0};
+	struct dm_receiver *r = (struct dm_receiver *)&cap;
+	struct dm_receiver_params ok = {
+		.config = f.cfg,
+		.secret = f.secret,
+		.channel = 1,
+		.interface = "127.0.0.1",
+		.on_pcm = on_pcm,
+		.user = &cap,
+	};
+	struct dm_receiver_params p;
+	assert_int_equal(dm_receiver_new(NULL, &r), DM_EINVAL);
+	assert_int_equal(dm_receiver_new(&ok, NULL), DM_EINVAL);
+	p = ok;
+	p.on_pcm = NULL;
+	assert_int_equal(dm_receiver_new(&p, &r), DM_EINVAL);
+	p = ok;
+	p.secret = NULL;
+	assert_int_equal(dm_receiver_new(&p, &r), DM_EINVAL);
+	p = ok;
+	p.config = NULL; /* neither config nor SDP */
+	assert_int_equal(dm_receiver_new(&p, &r), DM_EINVAL);
+	struct dm_sdp sdp;
+	struct dm_stream *s = fx_stream(&f, 1, 0);
+	dm_stream_get_sdp(s, &sdp);
+	p = ok;
+	p.sdp = &sdp; /* both */
+	assert_int_equal(dm_receiver_new(&p, &r), DM_EINVAL);
+	p = ok;
+	p.interface = "not-an-address";
+	assert_int_equal(dm_receiver_new(&p, &r), DM_EINVAL);
+	p = (struct dm_receiver_params){.sdp = &sdp, .interface = "127.0.0.300", .on_pcm = on_pcm};
+	assert_int_equal(dm_receiver_new(&p, &r), DM_EINVAL);
+	struct dm_sdp bad_addr = sdp;
+	snprintf(bad_addr.addr, sizeof bad_addr.addr, "239.255.91.x");
+	p = (struct dm_receiver_params){.sdp = &bad_addr, .on_pcm = on_pcm};
+	assert_int_equal(dm_receiver_new(&p, &r), DM_EINVAL);
+	/* No such channel. */
+	p = ok;
+	p.channel = 3;
+	assert_int_equal(dm_receiver_new(&p, &r), DM_ENOENT);
+	p.channel = -1;
+	assert_int_equal(dm_receiver_new(&p, &r), DM_ENOENT);
+	/* An interface address this host does not have: the join fails (no
+	 * packet leaves the machine). */
+	p = ok;
+	p.interface = "192.0.2.1";
+	assert_int_equal(dm_receiver_new(&p, &r), DM_ENET);
+
+	/* Switch: no receiver, no config (SDP mode), no such channel. */
+	assert_int_equal(dm_receiver_switch(NULL, 0), DM_EINVAL);
+	p = (struct dm_receiver_params){.sdp = &sdp, .interface = "127.0.0.1", .on_pcm = on_pcm};
+	assert_int_equal(dm_receiver_new(&p, &r), 0);
+	assert_int_equal(dm_receiver_switch(r, 0), DM_EINVAL);
+	dm_receiver_free(r);
+	assert_int_equal(dm_receiver_new(&ok, &r), 0);
+	assert_int_equal(dm_receiver_switch(r, -1), DM_ENOENT);
+	assert_int_equal(dm_receiver_switch(r, 3), DM_ENOENT);
+	assert_int_equal(dm_receiver_switch(r, 0), 0);
+	assert_int_equal(dm_receiver_poll(r, 0), 0);
+	struct dm_receiver_stats st;
+	dm_receiver_get_stats(r, &st);
+	assert_int_equal(st.channel, 0);
+	assert_true(st.switch_ms < 0); /* nothing heard on it yet */
+	dm_receiver_free(r);
+
+	assert_int_equal(dm_receiver_start(NULL), DM_EINVAL);
+	dm_receiver_stop(NULL);
+	dm_receiver_free(NULL);
+	dm_stream_free(s);
+	fx_done(&f);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	static const char prefix[] = "test_receiver";
+	if (getenv("DM_TEST_DEBUG"))
+		dm_log_set(dm_log_stderr, (void *)prefix, DM_LOG_DEBUG);
+	else
+		dm_log_set(NULL, NULL, DM_LOG_ERROR);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(receiver_decodes_stream),
+		cmocka_unit_test(receiver_sdp_mode),
+		cmocka_unit_test(receiver_late_join_after_wraps),
+		cmocka_unit_test(receiver_late_join_uses_sender_report),
+		cmocka_unit_test(receiver_rejects_forged),
+		cmocka_unit_test(receiver_ssrc_change_recovers),
+		cmocka_unit_test(receiver_wrong_secret),
+		cmocka_unit_test(receiver_switch_channel),
+		cmocka_unit_test(receiver_bad_args),
+	};
+	return cmocka_run_group_tests_name("receiver", tests, setup, NULL);
+}
