@@ -1,5 +1,6 @@
 #include "jackio.h"
 
+#include "dragoman/defaults.h"
 #include "dragoman/error.h"
 #include "dragoman/log.h"
 
@@ -36,7 +37,8 @@ struct dm_jackio {
 	const float **mics;
 	float **programs, **phones;
 
-	_Atomic(const struct dm_route *) route;
+	_Atomic(const struct dm_route *) route; /* the latest published */
+	struct dm_router *router;               /* what the callback plays, fades, limits */
 	int pending;                        /* samples since the last complete frame */
 
 	_Atomic bool lost;
@@ -113,6 +115,13 @@ int dm_jackio_new(const struct dm_jackio_params *p, struct dm_jackio **out)
 		dm_jackio_free(j);
 		return DM_ENOMEM;
 	}
+	if (dm_router_new(p->n_channels, p->n_consoles,
+			  p->phones_ceiling_dbfs < 0 ? p->phones_ceiling_dbfs
+						     : DM_DEFAULT_PHONES_CEILING_DBFS,
+			  DM_CROSSFADE_SAMPLES, DM_MAX_PERIOD, &j->router) < 0) {
+		dm_jackio_free(j);
+		return DM_ENOMEM;
+	}
 	memcpy(j->rings, p->rings, p->n_channels * sizeof *j->rings);
 	if (p->n_wake_fds)
 		memcpy(j->wake_fds, p->wake_fds, p->n_wake_fds * sizeof *j->wake_fds);
@@ -140,6 +149,7 @@ void dm_jackio_free(struct dm_jackio *j)
 	free(j->mics);
 	free(j->phones);
 	free(j->conns);
+	dm_router_free(j->router);
 	free(j);
 }
 
@@ -158,7 +168,7 @@ static int process(jack_nframes_t nframes, void *arg)
 	for (size_t c = 0; c < j->n_channels; c++)
 		j->programs[c] = jack_port_get_buffer(j->program_ports[c], nframes);
 
-	dm_router_process(route, floor, j->mics, j->programs, j->phones, nframes);
+	dm_router_process(j->router, route, floor, j->mics, j->programs, j->phones, nframes);
 
 	uint64_t over = 0;
 	for (size_t c = 0; c < j->n_channels; c++)
@@ -290,6 +300,16 @@ int dm_jackio_open(struct dm_jackio *j)
 		j->conns[i].pending = true;
 	restore_connections(j);
 	return 0;
+}
+
+void dm_jackio_set_route(struct dm_jackio *j, const struct dm_route *route)
+{
+	atomic_store_explicit(&j->route, route, memory_order_release);
+}
+
+bool dm_jackio_route_in_use(const struct dm_jackio *j, const struct dm_route *route)
+{
+	return atomic_load(&j->route) == route || dm_router_in_use(j->router, route);
 }
 
 bool dm_jackio_lost(const struct dm_jackio *j)

@@ -27,6 +27,7 @@ struct dm_jackio_params {
 	const int *wake_fds;              /* eventfds of the encoder workers */
 	size_t n_wake_fds;
 	const struct dm_route *route;     /* initial route (not owned) */
+	double phones_ceiling_dbfs;       /* the headphone limiters' ceiling */
 };
 
 struct dm_jackio_stats {
@@ -53,6 +54,13 @@ int dm_jackio_open(struct dm_jackio *j);
 /* True once the server has gone away since dm_jackio_open (the client must
  * then be closed with dm_jackio_close and opened again). Any thread. */
 bool dm_jackio_lost(const struct dm_jackio *j);
+
+/* Publishes a new route: the callback crossfades to it at its next period.
+ * The route must stay alive while dm_jackio_route_in_use says so. */
+void dm_jackio_set_route(struct dm_jackio *j, const struct dm_route *route);
+
+/* True while the callback may still read route (playing or fading from it). */
+bool dm_jackio_route_in_use(const struct dm_jackio *j, const struct dm_route *route);
 
 /* Closes the client (remembering its connections if the server is alive). */
 void dm_jackio_close(struct dm_jackio *j);
