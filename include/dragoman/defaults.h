@@ -16,6 +16,17 @@
 #define DM_DEFAULT_TTL 1
 #define DM_DEFAULT_FALLBACK "floor"
 
+/* Interpretation control */
+#define DM_DEFAULT_INTERLOCK "block"
+#define DM_DEFAULT_PHONES_CEILING_DBFS (-6.0) /* hearing protection */
+#define DM_PHONES_CEILING_MIN_DBFS (-40.0)
+#define DM_DEFAULT_SIDETONE_DB (-12.0) /* a console's own mic in its headphones */
+#define DM_SIDETONE_MIN_DB (-60.0)
+#define DM_VOLUME_MIN_DB (-40.0) /* a console's headphone volume */
+#define DM_VOLUME_MAX_DB 6.0
+#define DM_DEFAULT_CONTROL_LISTEN "127.0.0.1:8470" /* loopback unless configured */
+#define DM_CONTROL_EVENTS 1024			     /* events kept for SSE subscribers */
+
 #define DM_FLOOR_ID "floor" /* channel 0, everywhere */
 #define DM_DEFAULT_FLOOR_NAME "Floor"
 #define DM_DEFAULT_FLOOR_LANGUAGE "und" /* BCP 47: undetermined */
@@ -25,6 +36,8 @@
 #define DM_RTCP_INTERVAL_MS 1000 /* sender reports about once a second */
 #define DM_JACK_RETRY_MS 1000	 /* retry JACK once a second while it is away */
 #define DM_RING_FRAMES 32	 /* program ring capacity, in Opus frames */
+#define DM_CROSSFADE_SAMPLES 240 /* 5 ms: every routing switch fades, never clicks */
+#define DM_MAX_PERIOD 8192	 /* largest JACK period the router accepts */
 
 /* Receiver */
 #define DM_LISTEN_NEW_SSRC_PER_S 4  /* new SSRCs a listener will derive keys for, per second */
