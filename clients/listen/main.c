@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -131,6 +132,13 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc || (!sdp_path == !config_path) || (config_path && !channel)) {
+		/* Say which rule was broken: the usage alone leaves the user guessing. */
+		if (optind < argc)
+			fprintf(stderr, "dragoman-listen: unexpected argument %s\n", argv[optind]);
+		else if (!sdp_path == !config_path)
+			fprintf(stderr, "dragoman-listen: give either --sdp or --config\n");
+		else
+			fprintf(stderr, "dragoman-listen: --config needs --channel ID\n");
 		usage(stderr);
 		return 2;
 	}
@@ -243,18 +251,22 @@ int main(int argc, char **argv)
 			mean = ps.buffer_ms_mean;
 			max = ps.buffer_ms_max;
 		}
-		printf("{\"received\":%llu,\"lost\":%llu,\"late\":%llu,\"reordered\":%llu,"
-		       "\"duplicates\":%llu,\"auth_failed\":%llu,\"replayed\":%llu,"
-		       "\"malformed\":%llu,\"unknown_ssrc\":%llu,\"concealed_frames\":%llu,"
-		       "\"decoded_frames\":%llu,\"ssrc_changes\":%llu,\"ssrc\":%u,\"roc\":%u,"
-		       "\"buffer_ms\":{\"mean\":%.2f,\"max\":%.2f}}\n",
-		       (unsigned long long)st.received, (unsigned long long)st.lost,
-		       (unsigned long long)st.late, (unsigned long long)st.reordered,
-		       (unsigned long long)st.duplicates, (unsigned long long)st.auth_failed,
-		       (unsigned long long)st.replayed, (unsigned long long)st.malformed,
-		       (unsigned long long)st.unknown_ssrc, (unsigned long long)st.concealed_frames,
-		       (unsigned long long)st.decoded_frames, (unsigned long long)st.ssrc_changes,
-		       st.ssrc, st.roc, mean, max);
+		json_t *o = json_pack(
+			"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:{s:f,s:f}}",
+			"received", (json_int_t)st.received, "lost", (json_int_t)st.lost, "late",
+			(json_int_t)st.late, "reordered", (json_int_t)st.reordered, "duplicates",
+			(json_int_t)st.duplicates, "auth_failed", (json_int_t)st.auth_failed,
+			"replayed", (json_int_t)st.replayed, "malformed", (json_int_t)st.malformed,
+			"unknown_ssrc", (json_int_t)st.unknown_ssrc, "stale", (json_int_t)st.stale,
+			"concealed_frames", (json_int_t)st.concealed_frames, "decoded_frames",
+			(json_int_t)st.decoded_frames, "ssrc_changes", (json_int_t)st.ssrc_changes,
+			"ssrc", (json_int_t)st.ssrc, "roc", (json_int_t)st.roc, "switch_ms",
+			st.switch_ms, "buffer_ms", "mean", mean, "max", max);
+		char *text = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+		if (text)
+			puts(text);
+		free(text);
+		json_decref(o);
 		fflush(stdout);
 	}
 	dm_receiver_free(r);

@@ -43,6 +43,8 @@
 #define DM_LISTEN_NEW_SSRC_PER_S 4  /* new SSRCs a listener will derive keys for, per second */
 #define DM_LISTEN_JITTER_PACKETS 64 /* jitter buffer capacity */
 #define DM_LISTEN_ROC_SEARCH 1024   /* ROC candidates tried without a sender report */
+#define DM_LISTEN_MAX_AGE_MS 5000 /* a stream's send time may differ from ours this much
+					 (clock skew); older is a replay */
 #define DM_LISTEN_RESTART_MS 100    /* SSRC change / seq jump recovered within this */
 #define DM_DEFAULT_LISTEN_NAME "dragoman-listen"
 #define DM_PLAYOUT_MAX_MS 200 /* cap on the adaptive cushion */

@@ -50,6 +50,8 @@ struct dm_receiver_stats {
 	uint64_t replayed;           /* dropped: SRTP replay check */
 	uint64_t malformed;          /* dropped: not RTP/SRTP at all, truncated */
 	uint64_t unknown_ssrc;       /* dropped: SSRC over the new-SSRC rate limit or no key */
+	uint64_t stale;              /* dropped: a stream whose send time is not now (a
+	                                recording of an earlier run replayed) */
 	uint64_t concealed_frames;
 	uint64_t decoded_frames;
 	uint64_t ssrc_changes;
@@ -88,6 +90,17 @@ int dm_receiver_switch(struct dm_receiver *r, int channel);
  * thread's loop); for callers that run their own loop instead of
  * dm_receiver_start. Returns 0 or DM_ENET. */
 int dm_receiver_poll(struct dm_receiver *r, int timeout_ms);
+
+/* Hands one datagram to the receive path exactly as if it had arrived on the
+ * RTP socket (rtcp 0) or the RTCP socket (rtcp non-zero): the same checks,
+ * SRTP unprotect, jitter buffer and decode, at the current time; pkt is
+ * decrypted in place (its contents are undefined afterwards). For fuzzing and
+ * tests that do not want sockets; a pending dm_receiver_switch is applied by
+ * dm_receiver_poll only. Not while the receiver thread runs (dm_receiver_start):
+ * same thread as dm_receiver_poll. A dropped packet is counted in the
+ * statistics, not reported here. Returns 0, or DM_EINVAL (r NULL, or pkt NULL
+ * with len > 0). */
+int dm_receiver_feed(struct dm_receiver *r, uint8_t *pkt, size_t len, int rtcp);
 
 /* Statistics; any thread. */
 void dm_receiver_get_stats(const struct dm_receiver *r, struct dm_receiver_stats *st);

@@ -26,6 +26,24 @@ struct dm_rtp_header {
  * buf. Returns DM_RTP_HEADER_LEN, DM_EINVAL or DM_ENOSPC. Thread: any. */
 int dm_rtp_write(const struct dm_rtp_header *h, uint8_t *buf, size_t cap);
 
+/* Every packet dragoman sends carries its send time (RFC 6051 rapid
+ * synchronisation, 56-bit NTP, in an RFC 8285 one-byte header extension):
+ * a listener can tell a live stream from a recording of an older one. */
+#define DM_RTP_EXT_NTP_ID 1
+#define DM_RTP_EXT_NTP_LEN 12 /* bytes the extension adds after the fixed header */
+#define DM_RTP_EXT_NTP_URI "urn:ietf:params:rtp-hdrext:ntp-56"
+
+/* Appends that extension (element id 1..14) after a fixed header written by
+ * dm_rtp_write, and sets the header's X bit. Returns DM_RTP_EXT_NTP_LEN,
+ * DM_EINVAL or DM_ENOSPC (cap below 12 + DM_RTP_EXT_NTP_LEN). */
+int dm_rtp_write_ntp_ext(uint8_t *buf, size_t cap, uint8_t id, uint64_t ntp);
+
+/* Finds an RFC 6051 NTP element (56- or 64-bit) with the id in a packet's
+ * one-byte header extension. Returns 1 and *ntp (64-bit NTP; the 56-bit form
+ * has its low byte 0), 0 when there is none, DM_EPROTO for a malformed packet
+ * or extension, DM_EINVAL. */
+int dm_rtp_find_ntp_ext(const uint8_t *buf, size_t len, uint8_t id, uint64_t *ntp);
+
 /* Parses an RTP packet: version 2, CSRC list, header extension and padding
  * honoured and bounds-checked. Returns 0 or DM_EPROTO (truncated, wrong
  * version, inconsistent lengths), DM_EINVAL for NULL arguments. Never reads

@@ -33,6 +33,7 @@ struct stream {
 	struct dm_srtp *srtp;
 	bool in_use;
 	bool roc_known;          /* an RTP packet authenticated: the ROC is set */
+	bool live;               /* its send time showed it is live, not a recording */
 	bool has_sr;
 	uint32_t sr_packets;     /* packet count of its latest sender report */
 	uint64_t failed_us;      /* last failed ROC search, to not repeat it per packet */
@@ -75,7 +76,7 @@ struct dm_receiver {
 	bool running;
 	_Atomic bool stop;
 
-	_Atomic uint64_t auth_failed, replayed, malformed, unknown_ssrc, concealed, decoded,
+	_Atomic uint64_t auth_failed, replayed, malformed, unknown_ssrc, stale, concealed, decoded,
 		ssrc_changes;
 	_Atomic uint32_t cur_ssrc, cur_roc;
 	_Atomic int64_t switch_us; /* -1: not measured yet */
@@ -467,6 +468,20 @@ static void on_rtp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t now
 			inc(&r->malformed);
 		return;
 	}
+	if (!s->live && !r->sdp_mode) {
+		/* The secret opens the packets of any stream this conference
+		 * ever sent, also a recording of an earlier run replayed now:
+		 * a stream is only played once one of its packets shows a send
+		 * time close to ours. (An SDP names its one SSRC, so a listener
+		 * on an SDP never hears another run's stream.) */
+		uint64_t sent;
+		if (dm_rtp_find_ntp_ext(pkt, len, DM_RTP_EXT_NTP_ID, &sent) != 1 ||
+		    llabs((long long)(dm_ntp_now() - sent)) > (long long)DM_LISTEN_MAX_AGE_MS * 4294967LL) {
+			inc(&r->stale);
+			return;
+		}
+		s->live = true;
+	}
 	s->last_us = now;
 	struct dm_rtp_header h;
 	if (dm_rtp_parse(pkt, len, &h) < 0) {
@@ -636,6 +651,7 @@ void dm_receiver_get_stats(const struct dm_receiver *r, struct dm_receiver_stats
 	st->replayed = atomic_load_explicit(&r->replayed, memory_order_relaxed);
 	st->malformed = atomic_load_explicit(&r->malformed, memory_order_relaxed);
 	st->unknown_ssrc = atomic_load_explicit(&r->unknown_ssrc, memory_order_relaxed);
+	st->stale = atomic_load_explicit(&r->stale, memory_order_relaxed);
 	st->concealed_frames = atomic_load_explicit(&r->concealed, memory_order_relaxed);
 	st->decoded_frames = atomic_load_explicit(&r->decoded, memory_order_relaxed);
 	st->ssrc_changes = atomic_load_explicit(&r->ssrc_changes, memory_order_relaxed);

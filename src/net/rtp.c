@@ -57,6 +57,62 @@ int dm_rtp_write(const struct dm_rtp_header *h, uint8_t *buf, size_t cap)
 	return DM_RTP_HEADER_LEN;
 }
 
+int dm_rtp_write_ntp_ext(uint8_t *buf, size_t cap, uint8_t id, uint64_t ntp)
+{
+	if (!buf || id < 1 || id > 14)
+		return DM_EINVAL;
+	if (cap < DM_RTP_HEADER_LEN + DM_RTP_EXT_NTP_LEN)
+		return DM_ENOSPC;
+	uint8_t *p = buf + DM_RTP_HEADER_LEN;
+	buf[0] |= 0x10;
+	/* RFC 8285 one-byte form: 0xBEDE, then the length in 32-bit words. */
+	put16(p, 0xbede);
+	put16(p + 2, 2);
+	/* RFC 6051's 56-bit form: the top 7 bytes of the 64-bit NTP time. */
+	p[4] = (uint8_t)(id << 4 | 6);
+	for (int i = 0; i < 7; i++)
+		p[5 + i] = (uint8_t)(ntp >> (56 - 8 * i));
+	return DM_RTP_EXT_NTP_LEN;
+}
+
+int dm_rtp_find_ntp_ext(const uint8_t *buf, size_t len, uint8_t id, uint64_t *ntp)
+{
+	if (!buf || !ntp)
+		return DM_EINVAL;
+	struct dm_rtp_header h;
+	if (dm_rtp_parse(buf, len, &h) < 0)
+		return DM_EPROTO;
+	if (!(buf[0] & 0x10))
+		return 0;
+	size_t off = DM_RTP_HEADER_LEN + 4 * (size_t)(buf[0] & 0x0f);
+	if (get16(buf + off) != 0xbede)
+		return 0;
+	size_t end = off + 4 + 4 * (size_t)get16(buf + off + 2);
+	/* dm_rtp_parse checked that end is within the packet. */
+	for (size_t i = off + 4; i < end;) {
+		uint8_t b = buf[i];
+		if (b == 0) { /* padding */
+			i++;
+			continue;
+		}
+		uint8_t eid = b >> 4;
+		size_t elen = (size_t)(b & 0x0f) + 1;
+		if (eid == 15)
+			break;
+		if (i + 1 + elen > end)
+			return DM_EPROTO;
+		if (eid == id && (elen == 7 || elen == 8)) {
+			uint64_t v = 0;
+			for (size_t k = 0; k < 8; k++)
+				v = v << 8 | (k < elen ? buf[i + 1 + k] : 0);
+			*ntp = v;
+			return 1;
+		}
+		i += 1 + elen;
+	}
+	return 0;
+}
+
 int dm_rtp_parse(const uint8_t *buf, size_t len, struct dm_rtp_header *h)
 {
 	if (!buf || !h)

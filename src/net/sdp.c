@@ -9,6 +9,7 @@
  * A channel's SDP holds its key: every buffer that held the text or the key is
  * wiped before it goes out of scope, and files are created with mode 0600. */
 #include "dragoman/sdp.h"
+#include "dragoman/rtp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -172,6 +173,9 @@ int dm_sdp_write(const struct dm_sdp *sdp, char *buf, size_t cap)
 	put(&s, "a=crypto:1 %s inline:%s\r\n", suite, b64);
 	put(&s, "a=x-dragoman-channel:%s\r\n", sdp->channel_id);
 	put(&s, "a=rtcp:%u\r\n", sdp->port + 1u);
+	/* Every packet carries its send time (see rtp.h): announced so that
+	 * RFC 8285 receivers know the element; others ignore it. */
+	put(&s, "a=extmap:%d %s\r\n", DM_RTP_EXT_NTP_ID, DM_RTP_EXT_NTP_URI);
 	explicit_bzero(b64, sizeof(b64));
 
 	if (s.full) {

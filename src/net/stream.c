@@ -238,8 +238,8 @@ int dm_stream_send_frame(struct dm_stream *s, const float *pcm)
 {
 	uint8_t buf[DM_MAX_PACKET];
 	int frame = s->profile->frame_samples;
-	int n = opus_encode_float(s->enc, pcm, frame, buf + DM_RTP_HEADER_LEN,
-				  DM_MAX_OPUS_PAYLOAD);
+	const size_t hdr = DM_RTP_HEADER_LEN + DM_RTP_EXT_NTP_LEN;
+	int n = opus_encode_float(s->enc, pcm, frame, buf + hdr, DM_MAX_OPUS_PAYLOAD);
 	if (n < 0)
 		return DM_ECODEC;
 	atomic_fetch_add_explicit(&s->frames, 1, memory_order_relaxed);
@@ -251,7 +251,8 @@ int dm_stream_send_frame(struct dm_stream *s, const float *pcm)
 		.ssrc = s->ssrc,
 	};
 	dm_rtp_write(&h, buf, sizeof buf);
-	size_t len = DM_RTP_HEADER_LEN + (size_t)n;
+	dm_rtp_write_ntp_ext(buf, sizeof buf, DM_RTP_EXT_NTP_ID, dm_ntp_now());
+	size_t len = hdr + (size_t)n;
 	int rc = dm_srtp_protect(s->srtp, buf, &len, sizeof buf);
 	s->seq++;
 	s->ts += (uint32_t)frame;

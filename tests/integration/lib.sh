@@ -253,9 +253,14 @@ dm_mcast_check() {
 # dm_jackd_start [PERIOD]: a private dummy server, realtime if possible.
 # Exports JACK_DEFAULT_SERVER; sets DM_JACKD_PID.
 dm_jackd_start() {
-	local period=${1:-128} name log rt
+	dm_jackd_start_as "dmtest-$$-$((DM_JACKD_SEQ + 1))" "${1:-128}"
+}
+
+# dm_jackd_start_as NAME [PERIOD]: dm_jackd_start with the server name given,
+# e.g. to start the same server again after stopping it (dm_jackd_stop).
+dm_jackd_start_as() {
+	local name=$1 period=${2:-128} log rt
 	DM_JACKD_SEQ=$((DM_JACKD_SEQ + 1))
-	name="dmtest-$$-$DM_JACKD_SEQ"
 	for rt in -R --no-realtime; do
 		log="$DM_TMP/jackd-$DM_JACKD_SEQ$rt.log"
 		if [ "$rt" = -R ]; then
@@ -277,6 +282,13 @@ dm_jackd_start() {
 		dm_wait_pid_exit "$DM_JACKD_PID" 10 || kill -KILL "$DM_JACKD_PID" 2>/dev/null || true
 	done
 	dm_die "cannot start jackd -d dummy"
+}
+
+# dm_jackd_stop: SIGTERM to the last server started, waits for it to exit
+# (about 2 s), so that a server of the same name can start again.
+dm_jackd_stop() {
+	dm_stop "$DM_JACKD_PID" 10
+	dm_say "jackd pid $DM_JACKD_PID stopped (status $DM_STOP_RC)"
 }
 
 # Number of xruns jackd logged so far (reported, not asserted: 2 shared cores).
@@ -638,3 +650,19 @@ dm_rec() {
 
 # dm_wav_channel IN N OUT: channel N (1-based) of a multichannel WAV, with sox.
 dm_wav_channel() { sox "$1" -c 1 "$3" remix "$2"; }
+
+# dm_segments WAV HOP_MS FREQS [SKIP]: the tone time line of WAV (dm-wav-tone
+# --segments), one run a line: "CLASS START_S END_S", CLASS a frequency of
+# FREQS, 0 silence, -1 unclear. The JSON stays in WAV.seg.json. Redirect its
+# output to a file rather than use $(...), so that a failure is counted.
+dm_segments() {
+	local wav=$1 hop=$2 freqs=$3 skip=${4:-0} rc=0
+	"$DM_WAV_TONE" "$wav" --skip "$skip" --freqs "$freqs" --segments "$hop" \
+		>"$wav.seg.json" 2>"$wav.seg.err" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		dm_fail "dm-wav-tone --segments $wav failed (exit $rc): $(cat "$wav.seg.err")"
+		return 0
+	fi
+	grep -o '"segments":\[.*\]' "$wav.seg.json" | sed 's/^"segments":\[//; s/\]$//' |
+		grep -oE '\[[^]]*\]' | tr -d '[]' | tr ',' ' ' || true
+}

@@ -5,7 +5,7 @@
 #  2. SIGTERM (clean exit 0), start again: fr.sdp's a=ssrc and a=crypto changed;
 #  3. run 2, fr-1 now plays 600 Hz; two listeners (config mode and SDP mode)
 #     record fr while the old packets are replayed into the group twice.
-# Asserts: the replay is counted (replayed + auth_failed + unknown_ssrc rose),
+# Asserts: the replay is counted (replayed + auth_failed + unknown_ssrc + stale rose),
 # no old audio is played (the 500 Hz of run 1 stays 40 dB under the 600 Hz of
 # run 2), the listeners stay on the new stream (received not inflated by the
 # replay), and the tone is clean.
@@ -91,10 +91,10 @@ for l in cfg sdp; do
 	dm_check "$l: received (new stream)" "$received" ">=" "$(dm_calc "$expected * 0.6")"
 	dm_check "$l: received not inflated by the 400 replayed packets" "$received" "<=" \
 		"$(dm_calc "$expected * 1.1 + 20")"
-	rej=$(dm_calc "$(dm_stat "$l" replayed) + $(dm_stat "$l" auth_failed) + $(dm_stat "$l" unknown_ssrc)")
+	rej=$(dm_calc "$(dm_stat "$l" replayed) + $(dm_stat "$l" auth_failed) + $(dm_stat "$l" unknown_ssrc) + $(dm_stat "$l" stale)")
 	dm_say "$l: replayed $(dm_stat "$l" replayed) auth_failed $(dm_stat "$l" auth_failed)" \
-		"unknown_ssrc $(dm_stat "$l" unknown_ssrc) ssrc_changes $(dm_stat "$l" ssrc_changes)"
-	dm_check "$l: replayed packets rejected (replayed + auth_failed + unknown_ssrc)" "$rej" \
+		"unknown_ssrc $(dm_stat "$l" unknown_ssrc) stale $(dm_stat "$l" stale) ssrc_changes $(dm_stat "$l" ssrc_changes)"
+	dm_check "$l: replayed packets rejected (replayed + auth_failed + unknown_ssrc + stale)" "$rej" \
 		">=" 200
 done
 

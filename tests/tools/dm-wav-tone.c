@@ -11,6 +11,8 @@
  *   peak_dbfs         20 log10(max |sample|)
  *   block_rms_min_dbfs / block_rms_max_dbfs   rms of the quietest / loudest 20 ms block:
  *                     a dropout in a continuous tone shows in the minimum
+ *   zero_run_max_s / zero_run_at_s   the longest run of samples that are exactly 0 (an
+ *                     output's underrun, to the sample) and where it starts (file time)
  *   freq              dominant frequency: among --freqs, or a scan of 50..4000 Hz in 10 Hz
  *                     steps; null when there is nothing to measure
  *   freq_dbfs         estimated peak amplitude of that tone (0 dBFS = full-scale sine)
@@ -19,6 +21,12 @@
  *   purity_db         10 log10(tone power / total power): about 0 for a clean tone,
  *                     well below 0 when something else is mixed in
  *   levels            with --freqs: estimated amplitude (dBFS) of each listed frequency
+ *   segments          with --segments HOP_MS: the analysed part as a time line, for
+ *                     finding when a tone changes: 20 ms Hann windows every HOP_MS, each
+ *                     classed as the dominant frequency (10 dB above the next), 0 for
+ *                     silence (window rms under -50 dBFS) or -1 for unclear (a mix);
+ *                     runs of one class as [class, start_s, end_s] in file time, a
+ *                     window standing for HOP_MS around its centre
  *
  * Spectral estimates are Goertzel powers over 100 ms Hann-windowed blocks,
  * summed over the blocks (10 Hz resolution, tolerant of a slightly drifting
@@ -69,16 +77,78 @@ static double goertzel(const float *x, const double *win, size_t n, double f, do
 	return re * re + im * im;
 }
 
+/* The "segments" time line (see the top comment): consecutive windows of one
+ * class are merged into one run. */
+static void print_segments(const float *x, size_t n, double rate, sf_count_t first, double hop_ms,
+			   const double *freqs, size_t nfreqs)
+{
+	size_t wl = (size_t)(rate * 0.02);
+	size_t hop = (size_t)(rate * hop_ms / 1000.0);
+	double *win = malloc(wl * sizeof(*win));
+	printf(",\"segments\":[");
+	if (!win || hop == 0) {
+		free(win);
+		printf("]");
+		return;
+	}
+	for (size_t i = 0; i < wl; i++)
+		win[i] = 0.5 - 0.5 * cos(2.0 * M_PI * (double)i / (double)wl);
+	double t0 = (double)first / rate, half = (double)hop / rate / 2.0;
+	double run_class = 0.0, run_start = 0.0, run_end = 0.0;
+	bool have_run = false, printed = false;
+	for (size_t off = 0; n >= wl && off + wl <= n; off += hop) {
+		double s = 0.0;
+		for (size_t i = 0; i < wl; i++)
+			s += (double)x[off + i] * x[off + i];
+		double cls = -1.0;
+		if (to_db(sqrt(s / (double)wl)) < -50.0) {
+			cls = 0.0;
+		} else {
+			double p1 = 0.0, p2 = 0.0, f1 = -1.0;
+			for (size_t k = 0; k < nfreqs; k++) {
+				double p = goertzel(x + off, win, wl, freqs[k], rate);
+				if (p > p1) {
+					p2 = p1;
+					p1 = p;
+					f1 = freqs[k];
+				} else if (p > p2) {
+					p2 = p;
+				}
+			}
+			if (p1 > 0.0 && pow_db(p1) - pow_db(p2) >= 10.0)
+				cls = f1;
+		}
+		double c = t0 + ((double)off + (double)wl / 2.0) / rate;
+		if (have_run && cls == run_class) {
+			run_end = c + half;
+			continue;
+		}
+		if (have_run) {
+			printf("%s[%g,%.4f,%.4f]", printed ? "," : "", run_class, run_start,
+			       run_end);
+			printed = true;
+		}
+		have_run = true;
+		run_class = cls;
+		run_start = c - half;
+		run_end = c + half;
+	}
+	if (have_run)
+		printf("%s[%g,%.4f,%.4f]", printed ? "," : "", run_class, run_start, run_end);
+	printf("]");
+	free(win);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: dm-wav-tone FILE [--skip SECONDS] [--length SECONDS] "
-		   "[--freqs F1,F2,...]\n");
+		   "[--freqs F1,F2,...] [--segments HOP_MS]\n");
 }
 
 int main(int argc, char **argv)
 {
 	const char *path = NULL;
-	double skip = 0.0, length = 0.0;
+	double skip = 0.0, length = 0.0, seg_hop_ms = 0.0;
 	double freqs[MAX_FREQS];
 	size_t nfreqs = 0;
 	bool scan = true;
@@ -100,6 +170,14 @@ int main(int argc, char **argv)
 			length = strtod(argv[++i], &end);
 			if (*end || length < 0) {
 				fprintf(stderr, "dm-wav-tone: bad --length %s\n", argv[i]);
+				return 2;
+			}
+		} else if (!strcmp(a, "--segments") && i + 1 < argc) {
+			char *end;
+			seg_hop_ms = strtod(argv[++i], &end);
+			if (*end || seg_hop_ms < 1.0 || seg_hop_ms > 1000.0) {
+				fprintf(stderr, "dm-wav-tone: bad --segments %s (1..1000 ms)\n",
+					argv[i]);
 				return 2;
 			}
 		} else if (!strcmp(a, "--freqs") && i + 1 < argc) {
@@ -134,6 +212,11 @@ int main(int argc, char **argv)
 	}
 	if (!path) {
 		usage(stderr);
+		return 2;
+	}
+	if (seg_hop_ms > 0.0 && scan) {
+		/* 20 ms windows resolve 50 Hz: a 10 Hz scan would class everything unclear. */
+		fprintf(stderr, "dm-wav-tone: --segments needs --freqs\n");
 		return 2;
 	}
 	if (scan)
@@ -203,6 +286,15 @@ int main(int argc, char **argv)
 	}
 	double rms = n > 0 ? sqrt(sumsq / (double)n) : 0.0;
 
+	sf_count_t zrun = 0, zmax = 0, zat = 0;
+	for (sf_count_t i = 0; i < n; i++) {
+		zrun = mono[i] == 0.0f ? zrun + 1 : 0;
+		if (zrun > zmax) {
+			zmax = zrun;
+			zat = i + 1 - zrun;
+		}
+	}
+
 	/* 20 ms blocks for dropouts; a trailing partial block is ignored. */
 	size_t bl = (size_t)(rate * 0.02);
 	double bmin = -1.0, bmax = -1.0;
@@ -261,9 +353,11 @@ int main(int argc, char **argv)
 	}
 	printf("\",\"duration_s\":%.3f,\"analysed_s\":%.3f,\"rate\":%.0f,\"channels\":%d,"
 	       "\"rms_dbfs\":%.2f,\"peak_dbfs\":%.2f,"
-	       "\"block_rms_min_dbfs\":%.2f,\"block_rms_max_dbfs\":%.2f,",
+	       "\"block_rms_min_dbfs\":%.2f,\"block_rms_max_dbfs\":%.2f,"
+	       "\"zero_run_max_s\":%.5f,\"zero_run_at_s\":%.5f,",
 	       duration, (double)n / rate, rate, ch, to_db(rms), to_db(peak),
-	       bmin < 0 ? SILENCE_DB : to_db(bmin), bmax < 0 ? SILENCE_DB : to_db(bmax));
+	       bmin < 0 ? SILENCE_DB : to_db(bmin), bmax < 0 ? SILENCE_DB : to_db(bmax),
+	       (double)zmax / rate, (double)(first + zat) / rate);
 	if (best >= 0) {
 		double amp = sqrt(power[best] / (double)nblocks) * amp_scale;
 		double margin = second >= 0 ? pow_db(power[best]) - pow_db(power[second]) : 200.0;
@@ -283,6 +377,8 @@ int main(int argc, char **argv)
 		}
 		printf("}");
 	}
+	if (seg_hop_ms > 0.0)
+		print_segments(mono, (size_t)n, rate, first, seg_hop_ms, freqs, nfreqs);
 	printf("}\n");
 	free(power);
 	free(win);

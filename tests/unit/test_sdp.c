@@ -52,7 +52,8 @@ static const char ref_text[] = "v=0\r\n"
 			       "a=ssrc:305419896 cname:dragoman-en\r\n"
 			       "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" KEY30_B64 "\r\n"
 			       "a=x-dragoman-channel:en\r\n"
-			       "a=rtcp:5005\r\n";
+			       "a=rtcp:5005\r\n"
+			       "a=extmap:1 urn:ietf:params:rtp-hdrext:ntp-56\r\n";
 
 static void assert_sdp_equal(const struct dm_sdp *a, const struct dm_sdp *b)
 {

@@ -257,11 +257,12 @@ static void stream_rtp_on_the_wire(void **state)
 	float out[960];
 	uint64_t bytes = 0;
 	double amp = 0;
+	const size_t HDR = DM_RTP_HEADER_LEN + DM_RTP_EXT_NTP_LEN;
 	for (int i = 0; i < N; i++) {
 		const uint8_t *b = pk[i].b;
-		assert_true(pk[i].len > DM_RTP_HEADER_LEN + TAG_LEN);
+		assert_true(pk[i].len > HDR + TAG_LEN);
 		assert_int_equal(b[0] >> 6, 2);	  /* version */
-		assert_int_equal(b[0] & 0x3f, 0); /* no padding, extension, CSRC */
+		assert_int_equal(b[0] & 0x3f, 0x10); /* the send-time extension; no padding, CSRC */
 		assert_int_equal(b[1] & 0x7f, DM_RTP_PT_OPUS);
 		assert_int_equal(b[1] >> 7, i == 0); /* marker: the first only */
 		assert_int_equal(be32(b + 8), st.ssrc);
@@ -272,12 +273,15 @@ static void stream_rtp_on_the_wire(void **state)
 			assert_int_equal((uint16_t)(sa + 1), sb);
 			assert_int_equal(be32(a + 4) + (uint32_t)frame, be32(b + 4));
 		}
-		bytes += pk[i].len - DM_RTP_HEADER_LEN - TAG_LEN;
+		bytes += pk[i].len - HDR - TAG_LEN;
 		size_t len = pk[i].len;
 		assert_int_equal(dm_srtp_unprotect(rx, pk[i].b, &len), 0);
 		assert_int_equal(len, pk[i].len - TAG_LEN);
-		int n = opus_decode_float(dec, pk[i].b + DM_RTP_HEADER_LEN,
-					  (opus_int32)(len - DM_RTP_HEADER_LEN), out, 960, 0);
+		/* The send time is close to now (RFC 6051, 56 bits). */
+		uint64_t sent = 0;
+		assert_int_equal(dm_rtp_find_ntp_ext(pk[i].b, len, DM_RTP_EXT_NTP_ID, &sent), 1);
+		assert_true(llabs((long long)(dm_ntp_now() - sent)) < 5LL * 4294967296LL);
+		int n = opus_decode_float(dec, pk[i].b + HDR, (opus_int32)(len - HDR), out, 960, 0);
 		assert_int_equal(n, frame);
 		if (i == N - 1)
 			amp = goertzel_amp(out, (size_t)n, 1000);
