@@ -3,8 +3,9 @@
  * A loaded configuration is immutable and may be read from any thread.
  *
  * The file (configs/demo.conf is the reference): sections conference { id,
- * secret_file; name, profile, srtp }, jack { client_name, server_name },
- * network { interface, ttl }, floor { group, port; name, language },
+ * secret_file; name, profile, srtp, interlock, phones_ceiling_dbfs,
+ * sidetone_db }, jack { client_name, server_name }, network { interface, ttl },
+ * control { listen, tokens_file }, floor { group, port; name, language },
  * channels ( { id, group, port; name, language, fallback }, ... ),
  * booths ( { id; consoles ( { id, a; b, live }, ... ) }, ... ).
  * Only conference and floor are required; defaults are in defaults.h (the
@@ -12,7 +13,13 @@
  * [A-Za-z0-9_-]{1,31}; a channel id is never "floor" and never all digits (so
  * a number always means a position). Console a/b name channel ids other than
  * the floor. Unknown settings are errors, not ignored. Relative paths
- * (secret_file, @include) are relative to the config file's folder. */
+ * (secret_file, tokens_file, @include) are relative to the config file's folder.
+ *
+ * `live = true` is the state at start and follows the interlock: of several live
+ * consoles in one booth the last one in the file wins (a handover, not an
+ * error: the loader clears `live` on the others); two live consoles of
+ * different booths on one channel are an error, since the interlock could not
+ * start from that state. */
 #ifndef DRAGOMAN_CONFIG_H
 #define DRAGOMAN_CONFIG_H
 
@@ -32,6 +39,11 @@ struct dm_config;
 
 enum dm_fallback { DM_FALLBACK_FLOOR = 0, DM_FALLBACK_SILENCE = 1 };
 
+/* What a console asking for a channel that a console of another booth holds
+ * gets: a refusal (block, the default) or the channel (override; the holder's
+ * mic goes off). Within a booth, switching a mic on always hands over. */
+enum dm_interlock { DM_INTERLOCK_BLOCK = 0, DM_INTERLOCK_OVERRIDE = 1 };
+
 /* One channel. Index 0 is always the floor (id "floor"); 1..N follow the file. */
 struct dm_channel_conf {
 	int number; /* 0 = floor, 1..N in file order */
@@ -49,7 +61,7 @@ struct dm_console_conf {
 	char booth[DM_ID_MAX]; /* id of its booth */
 	int a;		       /* channel index of the A output (>= 1) */
 	int b;		       /* channel index of the B output (retour), -1: none */
-	bool live;	       /* mic on at start (feeds its A channel) */
+	bool live;	       /* mic on at start (feeds its A channel); at most one per booth */
 	int line;
 };
 
@@ -65,11 +77,18 @@ struct dm_conference_conf {
 	char name[DM_NAME_MAX];
 	char secret_file[4096]; /* resolved against the config file's folder */
 	const struct dm_profile *profile;
-	enum dm_srtp_suite suite; /* conference.srtp, default AES_CM_128_HMAC_SHA1_80 */
-	char jack_client[64];	  /* jack.client_name */
-	char jack_server[64];	  /* jack.server_name, "" = the default server */
-	char interface[64];	  /* network.interface, IPv4 address of the venue NIC */
-	int ttl;		  /* network.ttl */
+	enum dm_srtp_suite suite;    /* conference.srtp, default AES_CM_128_HMAC_SHA1_80 */
+	char jack_client[64];	     /* jack.client_name */
+	char jack_server[64];	     /* jack.server_name, "" = the default server */
+	char interface[64];	     /* network.interface, IPv4 address of the venue NIC */
+	int ttl;		     /* network.ttl */
+	enum dm_interlock interlock; /* conference.interlock, "block" (default) or "override" */
+	double phones_ceiling_dbfs;  /* conference.phones_ceiling_dbfs, -40..0, default -6 */
+	double sidetone_db;	     /* conference.sidetone_db, -60..0, default -12 */
+	char control_listen[32]; /* control.listen, "ADDR:PORT" (IPv4), default 127.0.0.1:8470 */
+	char control_addr[16];	 /* its address, dotted */
+	uint16_t control_port;	 /* its port, 1..65535 */
+	char tokens_file[4096];	 /* control.tokens_file resolved, "" = none */
 };
 
 /* Called once per problem found while loading: file is the config path (or the

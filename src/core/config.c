@@ -74,6 +74,7 @@ struct loader {
 	struct console_aux *cons;
 	struct booth_aux *booth;
 	const config_setting_t *secret_at;
+	const config_setting_t *tokens_at;
 };
 
 /* "channel en", "console fr-1": how a message names the thing it is about. */
@@ -196,6 +197,23 @@ static int field_int(struct loader *ld, const struct where *w, const char *name,
 	}
 	*out = config_setting_get_int64(s);
 	return FIELD_OK;
+}
+
+/* A number: libconfig reads -6 as an integer and -6.0 as a float; both mean the same. */
+static int field_number(struct loader *ld, const struct where *w, const char *name, double *out,
+			const config_setting_t **at)
+{
+	config_setting_t *s = member(w, name, ld, false);
+	if (!s)
+		return FIELD_ABSENT;
+	if (at)
+		*at = s;
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64: *out = (double)config_setting_get_int64(s); return FIELD_OK;
+	case CONFIG_TYPE_FLOAT: *out = config_setting_get_float(s); return FIELD_OK;
+	default: report(ld, s, "%s: '%s' must be a number", w->what, name); return FIELD_BAD;
+	}
 }
 
 static int field_bool(struct loader *ld, const struct where *w, const char *name, bool *out,
@@ -354,33 +372,50 @@ static void known_suites(char *buf, size_t cap)
 
 /* ---- sections ---- */
 
-static void resolve_secret_path(struct loader *ld, const struct where *w,
-				const config_setting_t *at, const char *file)
+/* Resolves a file named by setting `name` into dst. Returns true when dst holds it. */
+static bool resolve_path(struct loader *ld, const struct where *w, const config_setting_t *at,
+			 const char *name, const char *file, char *dst, size_t cap)
 {
-	struct dm_conference_conf *c = &ld->cfg->conf;
 	if (!*file) {
-		report(ld, at, "%s: 'secret_file' is empty", w->what);
-		return;
+		report(ld, at, "%s: '%s' is empty", w->what, name);
+		return false;
 	}
 	/* Relative to the config file, not to wherever the service was started. */
 	const char *slash = strrchr(ld->path, '/');
 	int n;
 	if (file[0] == '/' || !slash)
-		n = snprintf(c->secret_file, sizeof c->secret_file, "%s", file);
+		n = snprintf(dst, cap, "%s", file);
 	else
-		n = snprintf(c->secret_file, sizeof c->secret_file, "%.*s/%s",
-			     (int)(slash - ld->path), ld->path, file);
-	if (n < 0 || (size_t)n >= sizeof c->secret_file) {
-		c->secret_file[0] = '\0';
-		report(ld, at, "%s: 'secret_file' is too long", w->what);
-		return;
+		n = snprintf(dst, cap, "%.*s/%s", (int)(slash - ld->path), ld->path, file);
+	if (n < 0 || (size_t)n >= cap) {
+		dst[0] = '\0';
+		report(ld, at, "%s: '%s' is too long", w->what, name);
+		return false;
 	}
-	ld->secret_at = at;
+	return true;
+}
+
+/* A level in dB within lo..hi; stores it in *dst when it is. */
+static void field_level(struct loader *ld, const struct where *w, const char *name, double lo,
+			double hi, const char *unit, double *dst)
+{
+	const config_setting_t *at = NULL;
+	double v;
+	if (field_number(ld, w, name, &v, &at) != FIELD_OK)
+		return;
+	if (!(v >= lo && v <= hi)) /* NaN too */
+		report(ld, at, "%s: %s %g %s is out of range %g..%g", w->what, name, v, unit, lo,
+		       hi);
+	else
+		*dst = v;
 }
 
 static void load_conference(struct loader *ld, config_setting_t *root)
 {
-	static const char *const known[] = {"id", "name", "secret_file", "profile", "srtp", NULL};
+	static const char *const known[] = {
+		"id",	"name",	     "secret_file",	    "profile",
+		"srtp", "interlock", "phones_ceiling_dbfs", "sidetone_db",
+		NULL};
 	struct dm_conference_conf *c = &ld->cfg->conf;
 	struct where w = {.what = "conference"};
 	const config_setting_t *at = NULL;
@@ -388,6 +423,9 @@ static void load_conference(struct loader *ld, config_setting_t *root)
 
 	c->profile = dm_profile_default();
 	c->suite = DM_SRTP_AES_CM_128_HMAC_SHA1_80;
+	c->interlock = DM_INTERLOCK_BLOCK;
+	c->phones_ceiling_dbfs = DM_DEFAULT_PHONES_CEILING_DBFS;
+	c->sidetone_db = DM_DEFAULT_SIDETONE_DB;
 
 	w.group = section(ld, root, "conference", CONFIG_TYPE_GROUP, true);
 	if (!w.group)
@@ -402,8 +440,9 @@ static void load_conference(struct loader *ld, config_setting_t *root)
 	else
 		snprintf(c->name, sizeof c->name, "%s", c->id);
 
-	if (field_string(ld, &w, "secret_file", true, &v, &at) == FIELD_OK)
-		resolve_secret_path(ld, &w, at, v);
+	if (field_string(ld, &w, "secret_file", true, &v, &at) == FIELD_OK &&
+	    resolve_path(ld, &w, at, "secret_file", v, c->secret_file, sizeof c->secret_file))
+		ld->secret_at = at;
 
 	v = DM_DEFAULT_PROFILE;
 	at = w.group;
@@ -426,6 +465,22 @@ static void load_conference(struct loader *ld, config_setting_t *root)
 		known_suites(names, sizeof names);
 		report(ld, at, "%s: unknown srtp suite '%s' (known: %s)", w.what, v, names);
 	}
+
+	v = DM_DEFAULT_INTERLOCK;
+	at = w.group;
+	if (field_string(ld, &w, "interlock", false, &v, &at) != FIELD_BAD) {
+		if (strcmp(v, "block") == 0)
+			c->interlock = DM_INTERLOCK_BLOCK;
+		else if (strcmp(v, "override") == 0)
+			c->interlock = DM_INTERLOCK_OVERRIDE;
+		else
+			report(ld, at, "%s: unknown interlock '%s' (known: block, override)",
+			       w.what, v);
+	}
+
+	field_level(ld, &w, "phones_ceiling_dbfs", DM_PHONES_CEILING_MIN_DBFS, 0, "dBFS",
+		    &c->phones_ceiling_dbfs);
+	field_level(ld, &w, "sidetone_db", DM_SIDETONE_MIN_DB, 0, "dB", &c->sidetone_db);
 }
 
 static void load_jack(struct loader *ld, config_setting_t *root)
@@ -488,6 +543,62 @@ static void load_network(struct loader *ld, config_setting_t *root)
 		else
 			c->ttl = (int)ttl;
 	}
+}
+
+/* "ADDR:PORT" with a dotted IPv4 address and a port 1..65535. */
+static bool parse_listen(const char *s, char *addr, size_t addr_cap, uint16_t *port)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon || (size_t)(colon - s) >= addr_cap || !all_digits(colon + 1) ||
+	    strlen(colon + 1) > 5)
+		return false;
+	char a[16];
+	memcpy(a, s, (size_t)(colon - s));
+	a[colon - s] = '\0';
+	uint32_t ip;
+	unsigned long p = strtoul(colon + 1, NULL, 10);
+	if (!parse_ipv4(a, &ip) || p < 1 || p > 65535)
+		return false;
+	memcpy(addr, a, (size_t)(colon - s) + 1);
+	*port = (uint16_t)p;
+	return true;
+}
+
+static void load_control(struct loader *ld, config_setting_t *root)
+{
+	static const char *const known[] = {"listen", "tokens_file", NULL};
+	struct dm_conference_conf *c = &ld->cfg->conf;
+	struct where w = {.what = "control"};
+	const config_setting_t *at = NULL;
+	const char *v;
+
+	/* The default is valid by construction; parse it so addr and port agree. */
+	snprintf(c->control_listen, sizeof c->control_listen, "%s", DM_DEFAULT_CONTROL_LISTEN);
+	parse_listen(c->control_listen, c->control_addr, sizeof c->control_addr, &c->control_port);
+	c->tokens_file[0] = '\0';
+
+	w.group = section(ld, root, "control", CONFIG_TYPE_GROUP, false);
+	if (!w.group)
+		return;
+	check_unknown(ld, &w, known);
+
+	if (field_string(ld, &w, "listen", false, &v, &at) == FIELD_OK) {
+		char addr[sizeof c->control_addr];
+		uint16_t port;
+		if (parse_listen(v, addr, sizeof addr, &port)) {
+			snprintf(c->control_listen, sizeof c->control_listen, "%s", v);
+			memcpy(c->control_addr, addr, sizeof addr);
+			c->control_port = port;
+		} else {
+			report(ld, at,
+			       "%s: listen '%s' is not ADDR:PORT with an ipv4 address and a port "
+			       "1..65535 (such as 127.0.0.1:8470)",
+			       w.what, v);
+		}
+	}
+	if (field_string(ld, &w, "tokens_file", false, &v, &at) == FIELD_OK &&
+	    resolve_path(ld, &w, at, "tokens_file", v, c->tokens_file, sizeof c->tokens_file))
+		ld->tokens_at = at;
 }
 
 /* The floor (index 0) and the channels (1..N) share everything but the id. */
@@ -785,8 +896,21 @@ static void check_booths(struct loader *ld)
 			}
 		}
 	}
-	/* The interlock allows one live console per channel. Two at start would be
-	 * resolved by whichever the engine happened to apply last: refuse instead. */
+	/* `live` is the state at start, reached as if the mics had been switched on
+	 * in file order: within a booth the later one takes over from its partner. */
+	for (size_t b = 0; b < cfg->booth_count; b++) {
+		const struct dm_booth_conf *bo = &cfg->booths[b];
+		bool seen = false;
+		for (size_t k = bo->console_count; k-- > 0;) {
+			struct dm_console_conf *c = &cfg->consoles[bo->first_console + k];
+			if (seen)
+				c->live = false;
+			else
+				seen = c->live;
+		}
+	}
+	/* Across booths, the interlock allows one live console per channel: a file
+	 * with two would start in a state no request could have produced. */
 	for (size_t i = 0; i < cfg->console_count; i++) {
 		const struct dm_console_conf *c = &cfg->consoles[i];
 		if (!c->live || c->a < 1)
@@ -795,8 +919,9 @@ static void check_booths(struct loader *ld)
 			const struct dm_console_conf *d = &cfg->consoles[j];
 			if (d->live && d->a == c->a) {
 				report(ld, ld->cons[i].live_at,
-				       "two live consoles on channel %s: %s and %s",
-				       cfg->channels[c->a].id, d->id, c->id);
+				       "two live consoles on channel %s: %s (booth %s) and %s "
+				       "(booth %s); only one booth may be live on a channel",
+				       cfg->channels[c->a].id, d->id, d->booth, c->id, c->booth);
 				break;
 			}
 		}
@@ -837,6 +962,35 @@ static void check_secret(struct loader *ld)
 	}
 }
 
+/* The tokens grant control of the conference: the same rules as the secret. */
+static void check_tokens(struct loader *ld)
+{
+	const char *path = ld->cfg->conf.tokens_file;
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		char buf[128];
+		if (errno == ENOENT)
+			report(ld, ld->tokens_at,
+			       "tokens file %s does not exist; create it with one 'technician "
+			       "TOKEN' or 'booth:BOOTH TOKEN' a line, mode 600",
+			       path);
+		else
+			report(ld, ld->tokens_at, "cannot read tokens file %s: %s", path,
+			       strerror_r(errno, buf, sizeof buf));
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		report(ld, ld->tokens_at, "tokens file %s is not a regular file", path);
+		return;
+	}
+	unsigned mode = (unsigned)(st.st_mode & 07777);
+	if (mode & 077)
+		report(ld, ld->tokens_at,
+		       "tokens file %s is %s by group or others (mode %04o); chmod 600 %s", path,
+		       (mode & 044) ? "readable" : "writable", mode, path);
+}
+
 /* ---- the loader ---- */
 
 static int list_length(config_setting_t *list)
@@ -846,8 +1000,8 @@ static int list_length(config_setting_t *list)
 
 static void load_all(struct loader *ld, config_setting_t *root, bool want_secret)
 {
-	static const char *const known[] = {"conference", "jack",   "network", "floor",
-					    "channels",	  "booths", NULL};
+	static const char *const known[] = {"conference", "jack",     "network", "control",
+					    "floor",	  "channels", "booths",	 NULL};
 	struct dm_config *cfg = ld->cfg;
 	struct where w = {.group = root};
 
@@ -855,6 +1009,7 @@ static void load_all(struct loader *ld, config_setting_t *root, bool want_secret
 	load_conference(ld, root);
 	load_jack(ld, root);
 	load_network(ld, root);
+	load_control(ld, root);
 
 	config_setting_t *floor = section(ld, root, "floor", CONFIG_TYPE_GROUP, true);
 	config_setting_t *channels = section(ld, root, "channels", CONFIG_TYPE_LIST, false);
@@ -902,6 +1057,8 @@ static void load_all(struct loader *ld, config_setting_t *root, bool want_secret
 
 	if (want_secret && ld->secret_at)
 		check_secret(ld);
+	if (want_secret && ld->tokens_at)
+		check_tokens(ld);
 }
 
 static void config_free_parts(struct dm_config *cfg)

@@ -204,6 +204,9 @@ static void config_demo_loads(void **state)
 	assert_string_equal(c->jack_server, "");
 	assert_string_equal(c->interface, "127.0.0.1");
 	assert_int_equal(c->ttl, 1);
+	assert_int_equal(c->interlock, DM_INTERLOCK_BLOCK);
+	assert_string_equal(c->control_listen, "127.0.0.1:8470");
+	assert_string_equal(c->tokens_file, "");
 
 	assert_int_equal(dm_config_channel_count(cfg), 4);
 	static const struct {
@@ -286,6 +289,13 @@ static void config_defaults(void **state)
 	assert_string_equal(c->jack_server, "");
 	assert_string_equal(c->interface, DM_DEFAULT_INTERFACE);
 	assert_int_equal(c->ttl, DM_DEFAULT_TTL);
+	assert_int_equal(c->interlock, DM_INTERLOCK_BLOCK);
+	assert_float_equal(c->phones_ceiling_dbfs, -6.0, 0);
+	assert_float_equal(c->sidetone_db, -12.0, 0);
+	assert_string_equal(c->control_listen, DM_DEFAULT_CONTROL_LISTEN);
+	assert_string_equal(c->control_addr, "127.0.0.1");
+	assert_int_equal(c->control_port, 8470);
+	assert_string_equal(c->tokens_file, "");
 	assert_int_equal(dm_config_channel_count(cfg), 1);
 	assert_string_equal(dm_config_channel(cfg, 0)->name, "Floor");
 	assert_string_equal(dm_config_channel(cfg, 0)->language, "und");
@@ -330,6 +340,13 @@ static void config_all_fields(void **state)
 	assert_string_equal(c->jack_server, "venue");
 	assert_string_equal(c->interface, "10.1.2.3");
 	assert_int_equal(c->ttl, 16);
+	assert_int_equal(c->interlock, DM_INTERLOCK_OVERRIDE);
+	assert_float_equal(c->phones_ceiling_dbfs, -10.5, 0);
+	assert_float_equal(c->sidetone_db, -20.0, 0);
+	assert_string_equal(c->control_listen, "10.1.2.3:9000");
+	assert_string_equal(c->control_addr, "10.1.2.3");
+	assert_int_equal(c->control_port, 9000);
+	assert_string_equal(c->tokens_file, "/etc/dragoman/seoul.tokens");
 	assert_int_equal(dm_config_channel_count(cfg), 3);
 	assert_string_equal(dm_config_channel(cfg, 0)->name, "Rostrum");
 	assert_string_equal(dm_config_channel(cfg, 0)->language, "ko");
@@ -357,6 +374,9 @@ static void config_accepted_values(void **state)
 		"srtp = \"AEAD_AES_128_GCM\"; profile = \"lan-ultra\";",
 		"srtp = \"AEAD_AES_256_GCM\"; profile = \"internet\";",
 		"id = \"abcdefghijklmnopqrstuvwxyz_-ABC\";", /* 31 characters: the most */
+		"interlock = \"block\"; phones_ceiling_dbfs = 0; sidetone_db = 0.0;",
+		"interlock = \"override\"; phones_ceiling_dbfs = -40.0; sidetone_db = -60;",
+		"phones_ceiling_dbfs = -39.5; sidetone_db = -59.99;",
 	};
 	for (size_t i = 0; i < sizeof conf / sizeof conf[0]; i++) {
 		char text[1024];
@@ -547,11 +567,57 @@ static const struct bad_case bad[] = {
 	 CONF FLOOR CHANNELS "booths = ( { id = \"fr\"; consoles = ( { id = \"fr-1\"; a = "
 			     "\"fr\";\n b = \"fr\"; } ); } );\n",
 	 8, "console fr-1: a and b are the same channel (fr)", 1},
-	{"two live",
+	{"two live booths",
 	 CONF FLOOR CHANNELS
-	 "booths = ( { id = \"fr\"; consoles = (\n { id = \"fr-1\"; a = \"fr\"; live = true; },\n"
-	 " { id = \"fr-2\"; a = \"fr\"; live = true; } ); } );\n",
-	 9, "two live consoles on channel fr: fr-1 and fr-2", 1},
+	 "booths = (\n { id = \"fr\"; consoles = ( { id = \"fr-1\"; a = \"fr\"; live = true; } ); "
+	 "},\n { id = \"fr2\"; consoles = ( { id = \"x-1\"; a = \"fr\"; live = true; } ); }\n);\n",
+	 9, "two live consoles on channel fr: fr-1 (booth fr) and x-1 (booth fr2)", 1},
+	/* the interlock, levels and the control API */
+	{"unknown interlock",
+	 "conference = { id = \"t\"; secret_file = \"k\";\n interlock = \"steal\"; };\n" FLOOR, 2,
+	 "conference: unknown interlock 'steal' (known: block, override)", 1},
+	{"interlock a bool",
+	 "conference = { id = \"t\"; secret_file = \"k\";\n interlock = true; };\n" FLOOR, 2,
+	 "conference: 'interlock' must be a string", 1},
+	{"ceiling above 0",
+	 "conference = { id = \"t\"; secret_file = \"k\";\n phones_ceiling_dbfs = 1; };\n" FLOOR, 2,
+	 "conference: phones_ceiling_dbfs 1 dBFS is out of range -40..0", 1},
+	{"ceiling too low",
+	 "conference = { id = \"t\"; secret_file = \"k\";\n phones_ceiling_dbfs = -40.5; "
+	 "};\n" FLOOR,
+	 2, "phones_ceiling_dbfs -40.5 dBFS is out of range -40..0", 1},
+	{"ceiling a string",
+	 "conference = { id = \"t\"; secret_file = \"k\";\n phones_ceiling_dbfs = \"-6\"; "
+	 "};\n" FLOOR,
+	 2, "conference: 'phones_ceiling_dbfs' must be a number", 1},
+	{"sidetone above 0",
+	 "conference = { id = \"t\"; secret_file = \"k\";\n sidetone_db = 0.5; };\n" FLOOR, 2,
+	 "conference: sidetone_db 0.5 dB is out of range -60..0", 1},
+	{"sidetone too low",
+	 "conference = { id = \"t\"; secret_file = \"k\";\n sidetone_db = -61; };\n" FLOOR, 2,
+	 "sidetone_db -61 dB is out of range -60..0", 1},
+	{"control not a group", CONF FLOOR "control = \"127.0.0.1:8470\";\n", 3,
+	 "'control' must be a group", 1},
+	{"unknown control setting", CONF FLOOR "control = {\n port = 8470; };\n", 4,
+	 "control: unknown setting 'port'", 1},
+	{"listen without port", CONF FLOOR "control = {\n listen = \"127.0.0.1\"; };\n", 4,
+	 "control: listen '127.0.0.1' is not ADDR:PORT|127.0.0.1:8470", 1},
+	{"listen port 0", CONF FLOOR "control = {\n listen = \"127.0.0.1:0\"; };\n", 4,
+	 "listen '127.0.0.1:0' is not ADDR:PORT", 1},
+	{"listen port too big", CONF FLOOR "control = {\n listen = \"127.0.0.1:65536\"; };\n", 4,
+	 "listen '127.0.0.1:65536' is not ADDR:PORT", 1},
+	{"listen empty port", CONF FLOOR "control = {\n listen = \"127.0.0.1:\"; };\n", 4,
+	 "listen '127.0.0.1:' is not ADDR:PORT", 1},
+	{"listen host name", CONF FLOOR "control = {\n listen = \"localhost:8470\"; };\n", 4,
+	 "listen 'localhost:8470' is not ADDR:PORT", 1},
+	{"listen ipv6", CONF FLOOR "control = {\n listen = \"[::1]:8470\"; };\n", 4,
+	 "listen '[::1]:8470' is not ADDR:PORT", 1},
+	{"listen port sign", CONF FLOOR "control = {\n listen = \"127.0.0.1:+80\"; };\n", 4,
+	 "listen '127.0.0.1:+80' is not ADDR:PORT", 1},
+	{"listen a number", CONF FLOOR "control = {\n listen = 8470; };\n", 4,
+	 "control: 'listen' must be a string", 1},
+	{"empty tokens_file", CONF FLOOR "control = {\n tokens_file = \"\"; };\n", 4,
+	 "control: 'tokens_file' is empty", 1},
 	/* addresses and ports */
 	{"same group and port",
 	 CONF FLOOR "channels = (\n" EN
@@ -729,6 +795,68 @@ static void config_include(void **state)
 	assert_non_null(strstr(got.p[0].file, "channels.inc"));
 }
 
+/* live = true follows the interlock: within a booth the later console takes
+ * over from its partner (whatever channel each works into); different booths
+ * live on different channels are fine. */
+static void config_live_handover(void **state)
+{
+	(void)state;
+	const char *path = write_file(
+		"live.conf",
+		CONF FLOOR
+		"channels = (\n" EN FR ");\n"
+		"booths = (\n"
+		" { id = \"fr\"; consoles = ( { id = \"fr-1\"; a = \"fr\"; live = true; },\n"
+		"   { id = \"fr-2\"; a = \"fr\"; live = true; },\n"
+		"   { id = \"fr-3\"; a = \"fr\"; } ); },\n"
+		" { id = \"en\"; consoles = ( { id = \"en-1\"; a = \"en\"; b = \"fr\"; },\n"
+		"   { id = \"en-2\"; a = \"en\"; } ); },\n"
+		/* m-1 would conflict with fr-2, but m-2 took over from it */
+		" { id = \"mix\"; consoles = ( { id = \"m-1\"; a = \"fr\"; b = \"en\"; live = "
+		"true; },\n"
+		"   { id = \"m-2\"; a = \"en\"; b = \"fr\"; live = true; } ); }\n"
+		");\n",
+		0644);
+	struct dm_config *cfg = NULL;
+	int rc = load(path, false, &cfg);
+	if (rc != 0)
+		dump_got();
+	assert_int_equal(rc, 0);
+	assert_int_equal(got.n, 0);
+	static const struct {
+		const char *id;
+		bool live;
+	} want[] = {
+		{"fr-1", false}, {"fr-2", true}, {"fr-3", false}, {"en-1", false},
+		{"en-2", false}, {"m-1", false}, {"m-2", true},
+	};
+	assert_int_equal(dm_config_console_count(cfg), 7);
+	for (size_t i = 0; i < 7; i++) {
+		assert_string_equal(dm_config_console(cfg, i)->id, want[i].id);
+		if (dm_config_console(cfg, i)->live != want[i].live)
+			fail_msg("console %s: live %d, want %d", want[i].id,
+				 dm_config_console(cfg, i)->live, want[i].live);
+	}
+	dm_config_free(cfg);
+
+	/* booth m's winner (m-2, on fr) now conflicts with booth fr's: an error */
+	path = write_file(
+		"live2.conf",
+		CONF FLOOR
+		"channels = (\n" EN FR ");\n"
+		"booths = (\n"
+		" { id = \"fr\"; consoles = ( { id = \"fr-1\"; a = \"fr\"; live = true; } ); },\n"
+		" { id = \"mix\"; consoles = ( { id = \"m-1\"; a = \"en\"; live = true; },\n"
+		"   { id = \"m-2\"; a = \"fr\"; live = true; } ); }\n"
+		");\n",
+		0644);
+	cfg = (struct dm_config *)&cfg;
+	assert_int_equal(load(path, false, &cfg), DM_ECONFIG);
+	assert_null(cfg);
+	assert_int_equal(got.n, 1);
+	expect_reported("live across booths", 10, "two live consoles on channel fr|fr-1|m-2");
+}
+
 /* ---- the secret file ---- */
 
 static const char *secret_conf(const char *secret_file)
@@ -830,6 +958,88 @@ static void config_secret_with_other_errors(void **state)
 	expect_reported("both", 2, "not an ipv4 multicast address");
 }
 
+/* ---- the tokens file ---- */
+
+static const char *tokens_conf(const char *tokens_file)
+{
+	static char text[1024];
+	write_file("tok-good.key", GOOD_SECRET, 0600);
+	snprintf(text, sizeof text,
+		 "conference = { id = \"t\"; secret_file = \"tok-good.key\"; };\n"
+		 "floor = { group = \"239.1.1.0\"; port = 5000; };\n"
+		 "control = { listen = \"127.0.0.1:8471\";\n"
+		 "  tokens_file = \"%s\"; };\n", /* line 4 */
+		 tokens_file);
+	return write_file("tokens.conf", text, 0644);
+}
+
+static void config_tokens_ok(void **state)
+{
+	(void)state;
+	write_file("good.tokens", "technician abc\n", 0600);
+	struct dm_config *cfg = NULL;
+	int rc = load(tokens_conf("good.tokens"), true, &cfg); /* relative to the config */
+	if (rc != 0)
+		dump_got();
+	assert_int_equal(rc, 0);
+	assert_string_equal(dm_config_conference(cfg)->tokens_file, tmp_path("good.tokens"));
+	assert_int_equal(dm_config_conference(cfg)->control_port, 8471);
+	dm_config_free(cfg);
+	write_file("good.tokens", "technician abc\n", 0400);
+	assert_int_equal(load(tokens_conf(tmp_path("good.tokens")), true, &cfg), 0);
+	assert_string_equal(dm_config_conference(cfg)->tokens_file, tmp_path("good.tokens"));
+	dm_config_free(cfg);
+}
+
+static void config_tokens_unsafe(void **state)
+{
+	(void)state;
+	static const struct {
+		mode_t mode;
+		const char *want;
+	} t[] = {
+		{0644, "is readable by group or others (mode 0644)"},
+		{0640, "is readable by group or others (mode 0640)"},
+		{0604, "is readable by group or others (mode 0604)"},
+		{0620, "is writable by group or others (mode 0620)"},
+		{0602, "is writable by group or others (mode 0602)"},
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		const char *tok = write_file("open.tokens", "technician abc\n", t[i].mode);
+		struct dm_config *cfg = (struct dm_config *)&cfg;
+		assert_int_equal(load(tokens_conf("open.tokens"), true, &cfg), DM_ECONFIG);
+		assert_null(cfg);
+		assert_int_equal(got.n, 1);
+		char want[PATH_MAX + 128];
+		snprintf(want, sizeof want, "tokens file %s|%s|chmod 600 %s", tok, t[i].want, tok);
+		expect_reported("unsafe tokens", 4, want);
+		/* not checked when the caller does not ask */
+		assert_int_equal(load(tokens_conf("open.tokens"), false, &cfg), 0);
+		dm_config_free(cfg);
+	}
+}
+
+static void config_tokens_missing(void **state)
+{
+	(void)state;
+	struct dm_config *cfg = (struct dm_config *)&cfg;
+	assert_int_equal(load(tokens_conf("none.tokens"), true, &cfg), DM_ECONFIG);
+	assert_null(cfg);
+	assert_int_equal(got.n, 1);
+	char want[PATH_MAX + 64];
+	snprintf(want, sizeof want, "tokens file %s does not exist|technician",
+		 tmp_path("none.tokens"));
+	expect_reported("missing tokens", 4, want);
+
+	/* a folder is not a tokens file */
+	assert_int_equal(load(tokens_conf("."), true, &cfg), DM_ECONFIG);
+	assert_int_equal(got.n, 1);
+	expect_reported("folder tokens", 4, "is not a regular file");
+
+	assert_int_equal(load(tokens_conf("none.tokens"), false, &cfg), 0);
+	dm_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -844,11 +1054,15 @@ int main(void)
 		cmocka_unit_test(config_syntax_error),
 		cmocka_unit_test(config_unreadable_file),
 		cmocka_unit_test(config_include),
+		cmocka_unit_test(config_live_handover),
 		cmocka_unit_test(config_secret_ok),
 		cmocka_unit_test(config_secret_readable),
 		cmocka_unit_test(config_secret_missing),
 		cmocka_unit_test(config_secret_invalid),
 		cmocka_unit_test(config_secret_with_other_errors),
+		cmocka_unit_test(config_tokens_ok),
+		cmocka_unit_test(config_tokens_unsafe),
+		cmocka_unit_test(config_tokens_missing),
 	};
 	return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);
 }
