@@ -7,6 +7,8 @@
 #include "dragoman/sendq.h"
 #include "dragoman/stream.h"
 #include "jackio.h"
+#include "api.h"
+#include "control.h"
 #include "router.h"
 
 #include <errno.h>
@@ -36,7 +38,14 @@ struct dm_engine {
 	struct dm_stream **streams;
 	struct dm_ring **rings;
 	uint32_t *sdp_ssrc;               /* SSRC of the SDP file last written, 0: none */
-	struct dm_route *route;
+	struct dm_route *route;           /* the route published last */
+	struct dm_control *control;       /* the interpretation state (API requests) */
+	struct dm_api *api;               /* the HTTP control API, NULL when off */
+	/* Routes replaced but perhaps still read by the callback (playing or
+	 * fading from them): freed by the control loop once it has let go. */
+	pthread_mutex_t retire_lock;
+	struct dm_route **retired;
+	size_t n_retired, cap_retired;
 	struct dm_jackio *jack;
 	struct worker *workers;
 	size_t n_workers;
@@ -78,6 +87,53 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+static void api_error(void *user, const char *file, int line, const char *msg)
+{
+	(void)user;
+	dm_log(DM_LOG_ERROR, "%s:%d: %s", file, line, msg);
+}
+
+/* Called by the control state, with its lock held, for every new route. */
+static void publish_route(void *user, struct dm_route *route)
+{
+	struct dm_engine *e = user;
+	pthread_mutex_lock(&e->retire_lock);
+	if (e->n_retired == e->cap_retired) {
+		size_t cap = e->cap_retired ? 2 * e->cap_retired : 16;
+		struct dm_route **n = realloc(e->retired, cap * sizeof *n);
+		if (!n) {
+			/* Cannot keep the old one safely: keep playing it. */
+			pthread_mutex_unlock(&e->retire_lock);
+			dm_log(DM_LOG_ERROR, "out of memory: routing change not applied");
+			dm_route_free(route);
+			return;
+		}
+		e->retired = n;
+		e->cap_retired = cap;
+	}
+	if (e->route)
+		e->retired[e->n_retired++] = e->route;
+	e->route = route;
+	if (e->jack)
+		dm_jackio_set_route(e->jack, route);
+	pthread_mutex_unlock(&e->retire_lock);
+}
+
+static void free_retired(struct dm_engine *e, bool all)
+{
+	pthread_mutex_lock(&e->retire_lock);
+	size_t keep = 0;
+	for (size_t i = 0; i < e->n_retired; i++) {
+		struct dm_route *r = e->retired[i];
+		if (!all && e->jack && dm_jackio_route_in_use(e->jack, r))
+			e->retired[keep++] = r;
+		else
+			dm_route_free(r);
+	}
+	e->n_retired = keep;
+	pthread_mutex_unlock(&e->retire_lock);
+}
+
 int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 {
 	if (!p || !p->config || !p->secret || !out)
@@ -87,6 +143,7 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 	if (!e)
 		return DM_ENOMEM;
 	e->cfg = p->config;
+	pthread_mutex_init(&e->retire_lock, NULL);
 	if (p->sdp_dir)
 		snprintf(e->sdp_dir, sizeof e->sdp_dir, "%s", p->sdp_dir);
 	e->n_channels = dm_config_channel_count(p->config);
@@ -184,6 +241,7 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 		.wake_fds = fds,
 		.n_wake_fds = e->n_workers,
 		.route = e->route,
+		.phones_ceiling_dbfs = conf->phones_ceiling_dbfs,
 	};
 	rc = dm_jackio_new(&jp, &e->jack);
 	free(chan_ids);
@@ -191,6 +249,24 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 	free(fds);
 	if (rc < 0)
 		goto fail;
+	/* The control state publishes its own first route (the configuration's
+	 * live consoles, through the interlock rules) over the static one. */
+	rc = dm_control_new(p->config, publish_route, e, &e->control);
+	if (rc < 0)
+		goto fail;
+	if (conf->tokens_file[0]) {
+		rc = dm_api_new(p->config, e->control, conf->tokens_file, api_error, NULL, &e->api);
+		if (rc == 0)
+			rc = dm_api_start(e->api, conf->control_listen);
+		if (rc < 0) {
+			dm_log(DM_LOG_ERROR, "control API on %s: %s", conf->control_listen,
+			       dm_strerror(rc));
+			goto fail;
+		}
+		dm_log(DM_LOG_INFO, "control API on http://%s", conf->control_listen);
+	} else {
+		dm_log(DM_LOG_INFO, "control API off: no control.tokens_file in the configuration");
+	}
 	*out = e;
 	return 0;
 fail:
@@ -261,6 +337,7 @@ int dm_engine_tick(struct dm_engine *e)
 		dm_jackio_remember(e->jack);
 	}
 	write_sdps(e);
+	free_retired(e, false);
 	return 0;
 }
 
@@ -269,7 +346,11 @@ void dm_engine_free(struct dm_engine *e)
 	if (!e)
 		return;
 	atomic_store(&e->stop, true);
+	/* First no more requests, then no more callback. */
+	dm_api_free(e->api);
+	e->api = NULL;
 	dm_jackio_free(e->jack);
+	e->jack = NULL;
 	for (size_t w = 0; w < e->n_workers && e->workers; w++) {
 		uint64_t one = 1;
 		if (e->workers[w].running) {
@@ -291,6 +372,11 @@ void dm_engine_free(struct dm_engine *e)
 	free(e->streams);
 	free(e->rings);
 	free(e->sdp_ssrc);
+	dm_control_free(e->control);
+	/* The JACK client is closed: no callback reads any route now. */
+	free_retired(e, true);
+	free(e->retired);
 	dm_route_free(e->route);
+	pthread_mutex_destroy(&e->retire_lock);
 	free(e);
 }
