@@ -354,7 +354,10 @@ static void drain(struct dm_receiver *r, uint64_t now)
 			break;
 		int n;
 		if (res == DM_JITTER_PACKET) {
-			n = opus_decode_float(r->dec, buf, (opus_int32)len, r->pcm, MAX_FRAME, 0);
+			/* An empty payload would make Opus conceal 120 ms for one
+			 * slot: treat it as undecodable (below). */
+			n = len ? opus_decode_float(r->dec, buf, (opus_int32)len, r->pcm, MAX_FRAME, 0)
+				: -1;
 			if (n > 0) {
 				r->last_frame = n;
 				inc(&r->decoded);
@@ -583,6 +586,23 @@ int dm_receiver_poll(struct dm_receiver *r, int timeout_ms)
 		on_rtcp(r, buf, (size_t)len, now);
 	}
 	/* Time also decides: a gap is concealed when its wait is over. */
+	drain(r, now);
+	return 0;
+}
+
+int dm_receiver_feed(struct dm_receiver *r, uint8_t *pkt, size_t len, int rtcp)
+{
+	if (!r || (!pkt && len > 0))
+		return DM_EINVAL;
+	uint64_t now = now_us();
+	if (!rtcp && !r->first_pkt_us)
+		r->first_pkt_us = now;
+	if (len > DM_MAX_PACKET)
+		inc(&r->malformed);
+	else if (rtcp)
+		on_rtcp(r, pkt, len, now);
+	else
+		on_rtp(r, pkt, len, now);
 	drain(r, now);
 	return 0;
 }

@@ -57,9 +57,26 @@ struct dm_srtp {
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static srtp_err_status_t init_status = srtp_err_status_init_fail;
 
+/* Debian's libsrtp2 uses NSS, which it starts with the first session and
+ * shuts down with the last one: about 3 ms each time, paid by every channel
+ * switch of a listener (which frees its sessions). One idle session, kept for
+ * the life of the process, keeps NSS up. */
+static srtp_t keepalive;
+
 static void init_library(void)
 {
 	init_status = srtp_init();
+	if (init_status != srtp_err_status_ok)
+		return;
+	srtp_policy_t policy;
+	memset(&policy, 0, sizeof policy);
+	static unsigned char zero_key[SRTP_AES_ICM_128_KEY_LEN_WSALT];
+	srtp_crypto_policy_set_rtp_default(&policy.rtp);
+	srtp_crypto_policy_set_rtcp_default(&policy.rtcp);
+	policy.ssrc.type = ssrc_any_outbound;
+	policy.key = zero_key;
+	if (srtp_create(&keepalive, &policy) != srtp_err_status_ok)
+		keepalive = NULL; /* only slower */
 }
 
 size_t dm_srtp_key_len(enum dm_srtp_suite suite)
@@ -99,7 +116,9 @@ int dm_srtp_suite_parse(const char *name, enum dm_srtp_suite *suite)
 }
 
 /* Errors of the receive path. pkt_idx_old is libsrtp's "index too old to consider": a replay
- * as far as the caller is concerned. */
+ * as far as the caller is concerned. cant_check is an SRTCP packet whose E flag says
+ * "not encrypted" while the suite encrypts: checked before authentication, so anyone can send
+ * it, and it is malformed, not a failure of the library (found by tests/fuzz/fuzz_srtp). */
 static int map_unprotect_err(srtp_err_status_t st)
 {
 	switch (st) {
@@ -110,6 +129,7 @@ static int map_unprotect_err(srtp_err_status_t st)
 	case srtp_err_status_pkt_idx_old: return DM_EREPLAY;
 	case srtp_err_status_bad_param:
 	case srtp_err_status_parse_err:
+	case srtp_err_status_cant_check:
 	case srtp_err_status_no_ctx: return DM_EPROTO;
 	case srtp_err_status_alloc_fail: return DM_ENOMEM;
 	default: return DM_ECRYPTO;
