@@ -82,25 +82,25 @@ static void read_command(struct dm_receiver *r, const struct dm_config *cfg, boo
 		return;
 	}
 	dm_receiver_switch(r, ch);
-	fprintf(stderr, "dragoman-listen: channel %s (%s)\n", dm_config_channel(cfg, (size_t)ch)->id,
-		dm_config_channel(cfg, (size_t)ch)->name);
+	fprintf(stderr, "dragoman-listen: channel %s (%s)\n",
+		dm_config_channel(cfg, (size_t)ch)->id, dm_config_channel(cfg, (size_t)ch)->name);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "sdp", required_argument, NULL, 's' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "channel", required_argument, NULL, 'C' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "connect", required_argument, NULL, 'p' },
-		{ "interface", required_argument, NULL, 'i' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "stats", no_argument, NULL, 'S' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"sdp", required_argument, NULL, 's'},
+		{"config", required_argument, NULL, 'c'},
+		{"channel", required_argument, NULL, 'C'},
+		{"out", required_argument, NULL, 'o'},
+		{"name", required_argument, NULL, 'n'},
+		{"connect", required_argument, NULL, 'p'},
+		{"interface", required_argument, NULL, 'i'},
+		{"duration", required_argument, NULL, 'd'},
+		{"stats", no_argument, NULL, 'S'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *sdp_path = NULL, *config_path = NULL, *channel = NULL, *outspec = "pa";
 	const char *name = DM_DEFAULT_LISTEN_NAME, *connect = NULL, *iface = NULL;
@@ -154,14 +154,16 @@ int main(int argc, char **argv)
 			return 2;
 		ch = dm_config_find_channel(cfg, channel);
 		if (ch < 0) {
-			fprintf(stderr, "dragoman-listen: %s has no channel %s\n", config_path, channel);
+			fprintf(stderr, "dragoman-listen: %s has no channel %s\n", config_path,
+				channel);
 			dm_config_free(cfg);
 			return 2;
 		}
 		const struct dm_conference_conf *conf = dm_config_conference(cfg);
 		rc = dm_secret_load(conf->secret_file, secret);
 		if (rc < 0) {
-			fprintf(stderr, "dragoman-listen: %s: %s\n", conf->secret_file, dm_strerror(rc));
+			fprintf(stderr, "dragoman-listen: %s: %s\n", conf->secret_file,
+				dm_strerror(rc));
 			dm_config_free(cfg);
 			return 1;
 		}
@@ -214,7 +216,7 @@ int main(int argc, char **argv)
 		dm_config_free(cfg);
 		return 1;
 	}
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	if (dm_receiver_start(r) < 0) {
@@ -225,11 +227,12 @@ int main(int argc, char **argv)
 	double start = mono_s(), last_report = start;
 	bool stdin_open = cfg != NULL; /* channel switching needs the configuration */
 	while (!stop_requested && (duration <= 0 || mono_s() - start < duration)) {
-		struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+		struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
 		int n = poll(&pfd, stdin_open ? 1 : 0, 50);
 		if (n > 0 && (pfd.revents & (POLLIN | POLLHUP)))
 			read_command(r, cfg, &stdin_open);
-		if (verbose && out->playout && mono_s() - last_report >= (getenv("DM_FAST") ? 0.05 : 1.0)) {
+		if (verbose && out->playout &&
+		    mono_s() - last_report >= (getenv("DM_FAST") ? 0.05 : 1.0)) {
 			struct dm_playout_stats ps;
 			dm_playout_get_stats(out->playout, &ps);
 			fprintf(stderr,
@@ -252,7 +255,8 @@ int main(int argc, char **argv)
 			max = ps.buffer_ms_max;
 		}
 		json_t *o = json_pack(
-			"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:{s:f,s:f}}",
+			"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:{s:f,s:"
+			"f}}",
 			"received", (json_int_t)st.received, "lost", (json_int_t)st.lost, "late",
 			(json_int_t)st.late, "reordered", (json_int_t)st.reordered, "duplicates",
 			(json_int_t)st.duplicates, "auth_failed", (json_int_t)st.auth_failed,

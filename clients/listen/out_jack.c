@@ -39,8 +39,7 @@ static void jack_free_out(struct dm_output *o)
 	free(j);
 }
 
-int dm_output_jack_new(const char *name, const char *connect, double min_ms,
-		       struct dm_output **out)
+int dm_output_jack_new(const char *name, const char *connect, double min_ms, struct dm_output **out)
 {
 	struct out_jack *j = calloc(1, sizeof *j);
 	if (!j)
@@ -63,8 +62,8 @@ int dm_output_jack_new(const char *name, const char *connect, double min_ms,
 		fprintf(stderr, "dragoman-listen: warning: JACK runs at %u Hz, not 48000\n",
 			jack_get_sample_rate(j->client));
 	j->base.period = jack_get_buffer_size(j->client);
-	j->port = jack_port_register(j->client, "out", JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput,
-				     0);
+	j->port =
+		jack_port_register(j->client, "out", JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0);
 	if (!j->port || jack_set_process_callback(j->client, process, j) != 0 ||
 	    jack_activate(j->client) != 0) {
 		fprintf(stderr, "dragoman-listen: cannot set up the JACK client %s\n", name);

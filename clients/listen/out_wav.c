@@ -31,8 +31,9 @@ int dm_output_wav_new(const char *path, struct dm_output **out)
 	struct out_wav *w = calloc(1, sizeof *w);
 	if (!w)
 		return DM_ENOMEM;
-	SF_INFO info = { .samplerate = DM_SAMPLE_RATE, .channels = 1,
-			 .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16 };
+	SF_INFO info = {.samplerate = DM_SAMPLE_RATE,
+			.channels = 1,
+			.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
 	w->f = sf_open(path, SFM_WRITE, &info);
 	if (!w->f) {
 		fprintf(stderr, "dragoman-listen: %s: %s\n", path, sf_strerror(NULL));

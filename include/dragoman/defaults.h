@@ -25,7 +25,7 @@
 #define DM_VOLUME_MIN_DB (-40.0) /* a console's headphone volume */
 #define DM_VOLUME_MAX_DB 6.0
 #define DM_DEFAULT_CONTROL_LISTEN "127.0.0.1:8470" /* loopback unless configured */
-#define DM_CONTROL_EVENTS 1024			     /* events kept for SSE subscribers */
+#define DM_CONTROL_EVENTS 1024			   /* events kept for SSE subscribers */
 
 #define DM_FLOOR_ID "floor" /* channel 0, everywhere */
 #define DM_DEFAULT_FLOOR_NAME "Floor"
@@ -43,9 +43,10 @@
 #define DM_LISTEN_NEW_SSRC_PER_S 4  /* new SSRCs a listener will derive keys for, per second */
 #define DM_LISTEN_JITTER_PACKETS 64 /* jitter buffer capacity */
 #define DM_LISTEN_ROC_SEARCH 1024   /* ROC candidates tried without a sender report */
-#define DM_LISTEN_MAX_AGE_MS 5000 /* a stream's send time may differ from ours this much
-					 (clock skew); older is a replay */
-#define DM_LISTEN_RESTART_MS 100    /* SSRC change / seq jump recovered within this */
+#define DM_LISTEN_MAX_AGE_MS                                                                       \
+	5000			 /* a stream's send time may differ from ours this much            \
+					(clock skew); older is a replay */
+#define DM_LISTEN_RESTART_MS 100 /* SSRC change / seq jump recovered within this */
 #define DM_DEFAULT_LISTEN_NAME "dragoman-listen"
 #define DM_PLAYOUT_MAX_MS 200 /* cap on the adaptive cushion */
 

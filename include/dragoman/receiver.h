@@ -26,12 +26,12 @@ struct dm_receiver_params {
 	/* Either a configuration (the receiver holds the secret, derives the key
 	 * of any SSRC it sees and can switch channel) ... */
 	const struct dm_config *config;
-	const uint8_t *secret;       /* DM_SECRET_LEN bytes, with config */
-	int channel;                 /* channel index to start on */
+	const uint8_t *secret; /* DM_SECRET_LEN bytes, with config */
+	int channel;	       /* channel index to start on */
 	/* ... or one SDP (fixed SSRC and key). */
 	const struct dm_sdp *sdp;
-	const char *sdp_path;        /* optional: re-read on an unknown SSRC (restart) */
-	const char *interface;       /* IPv4 address to join on; NULL: config's / 127.0.0.1 */
+	const char *sdp_path;  /* optional: re-read on an unknown SSRC (restart) */
+	const char *interface; /* IPv4 address to join on; NULL: config's / 127.0.0.1 */
 	dm_receiver_pcm_fn on_pcm;
 	void *user;
 	/* Optional: a real-time sink's playout buffer; when set the receiver
@@ -41,22 +41,22 @@ struct dm_receiver_params {
 };
 
 struct dm_receiver_stats {
-	uint64_t received;           /* authenticated packets */
+	uint64_t received; /* authenticated packets */
 	uint64_t lost;
 	uint64_t late;
 	uint64_t reordered;
 	uint64_t duplicates;
-	uint64_t auth_failed;        /* dropped: SRTP authentication failed */
-	uint64_t replayed;           /* dropped: SRTP replay check */
-	uint64_t malformed;          /* dropped: not RTP/SRTP at all, truncated */
-	uint64_t unknown_ssrc;       /* dropped: SSRC over the new-SSRC rate limit or no key */
-	uint64_t stale;              /* dropped: a stream whose send time is not now (a
-	                                recording of an earlier run replayed) */
+	uint64_t auth_failed;  /* dropped: SRTP authentication failed */
+	uint64_t replayed;     /* dropped: SRTP replay check */
+	uint64_t malformed;    /* dropped: not RTP/SRTP at all, truncated */
+	uint64_t unknown_ssrc; /* dropped: SSRC over the new-SSRC rate limit or no key */
+	uint64_t stale;	       /* dropped: a stream whose send time is not now (a
+				  recording of an earlier run replayed) */
 	uint64_t concealed_frames;
 	uint64_t decoded_frames;
 	uint64_t ssrc_changes;
-	uint32_t ssrc;               /* current stream */
-	uint32_t roc;                /* its rollover counter when joined */
+	uint32_t ssrc; /* current stream */
+	uint32_t roc;  /* its rollover counter when joined */
 	int channel;
 	/* Join / channel switch time: from the first datagram on the channel's
 	 * RTP socket (since it was joined or switched to) to the first decoded

@@ -24,7 +24,7 @@
 
 struct worker {
 	struct dm_engine *e;
-	struct dm_sendq *sendq;  /* this worker's batch: one sendmmsg per wake */
+	struct dm_sendq *sendq; /* this worker's batch: one sendmmsg per wake */
 	pthread_t thread;
 	bool running;
 	int wake_fd;
@@ -37,10 +37,10 @@ struct dm_engine {
 	size_t n_channels, n_consoles;
 	struct dm_stream **streams;
 	struct dm_ring **rings;
-	uint32_t *sdp_ssrc;               /* SSRC of the SDP file last written, 0: none */
-	struct dm_route *route;           /* the route published last */
-	struct dm_control *control;       /* the interpretation state (API requests) */
-	struct dm_api *api;               /* the HTTP control API, NULL when off */
+	uint32_t *sdp_ssrc;	    /* SSRC of the SDP file last written, 0: none */
+	struct dm_route *route;	    /* the route published last */
+	struct dm_control *control; /* the interpretation state (API requests) */
+	struct dm_api *api;	    /* the HTTP control API, NULL when off */
 	/* Routes replaced but perhaps still read by the callback (playing or
 	 * fading from them): freed by the control loop once it has let go. */
 	pthread_mutex_t retire_lock;
@@ -283,7 +283,7 @@ int dm_engine_start(struct dm_engine *e)
 		/* Encoders run right after the callback wakes them; below JACK's
 		 * own priority so they never preempt it. Without the privilege
 		 * they still work, only with more latency jitter. */
-		struct sched_param sp = { .sched_priority = 50 };
+		struct sched_param sp = {.sched_priority = 50};
 		if (pthread_setschedparam(e->workers[w].thread, SCHED_FIFO, &sp) != 0 && w == 0)
 			dm_log(DM_LOG_INFO, "encoder threads run without real-time priority");
 	}
@@ -302,7 +302,8 @@ static void write_sdps(struct dm_engine *e)
 		struct dm_sdp sdp;
 		dm_stream_get_sdp(e->streams[c], &sdp);
 		char path[4200];
-		snprintf(path, sizeof path, "%s/%s.sdp", e->sdp_dir, dm_config_channel(e->cfg, c)->id);
+		snprintf(path, sizeof path, "%s/%s.sdp", e->sdp_dir,
+			 dm_config_channel(e->cfg, c)->id);
 		int rc = dm_sdp_write_file(&sdp, path);
 		if (rc < 0) {
 			dm_log(DM_LOG_ERROR, "cannot write %s: %s", path, dm_strerror(rc));

@@ -10,10 +10,10 @@
 struct dm_engine;
 
 struct dm_engine_params {
-	const struct dm_config *config;   /* not owned; must outlive the engine */
-	const uint8_t *secret;            /* DM_SECRET_LEN bytes, copied */
-	const char *sdp_dir;              /* NULL: write no SDP files */
-	int workers;                      /* encoder threads; 0: one per core */
+	const struct dm_config *config; /* not owned; must outlive the engine */
+	const uint8_t *secret;		/* DM_SECRET_LEN bytes, copied */
+	const char *sdp_dir;		/* NULL: write no SDP files */
+	int workers;			/* encoder threads; 0: one per core */
 };
 
 /* Creates streams (sockets, encoders, keys), rings and the JACK client

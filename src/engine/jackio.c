@@ -15,8 +15,8 @@
 struct conn {
 	char ours[320];
 	char theirs[320];
-	bool input;                        /* our port is an input */
-	bool pending;                      /* to restore: the other port may come back later */
+	bool input;   /* our port is an input */
+	bool pending; /* to restore: the other port may come back later */
 };
 
 struct dm_jackio {
@@ -38,8 +38,8 @@ struct dm_jackio {
 	float **programs, **phones;
 
 	_Atomic(const struct dm_route *) route; /* the latest published */
-	struct dm_router *router;               /* what the callback plays, fades, limits */
-	int pending;                        /* samples since the last complete frame */
+	struct dm_router *router;		/* what the callback plays, fades, limits */
+	int pending;				/* samples since the last complete frame */
 
 	_Atomic bool lost;
 	_Atomic uint64_t xruns, overflows, periods;
@@ -211,7 +211,8 @@ static void on_shutdown(jack_status_t code, const char *reason, void *arg)
 	atomic_store(&j->lost, true);
 }
 
-static jack_port_t *reg(struct dm_jackio *j, const char *id, const char *suffix, unsigned long flags)
+static jack_port_t *reg(struct dm_jackio *j, const char *id, const char *suffix,
+			unsigned long flags)
 {
 	char name[256];
 	if (suffix)
@@ -261,9 +262,9 @@ int dm_jackio_open(struct dm_jackio *j)
 	jack_options_t opts = JackNoStartServer;
 	if (j->server_name[0])
 		opts |= JackServerName;
-	j->client = j->server_name[0] ? jack_client_open(j->client_name, opts, &status,
-							 j->server_name)
-				      : jack_client_open(j->client_name, opts, &status);
+	j->client = j->server_name[0]
+			    ? jack_client_open(j->client_name, opts, &status, j->server_name)
+			    : jack_client_open(j->client_name, opts, &status);
 	if (!j->client)
 		return DM_EJACK;
 	if (status & JackNameNotUnique)
@@ -283,16 +284,17 @@ int dm_jackio_open(struct dm_jackio *j)
 		     (j->phones_ports[i] = reg(j, j->console_ids[i], "phones", JackPortIsOutput));
 	}
 	for (size_t c = 0; ok && c < j->n_channels; c++)
-		ok = (j->program_ports[c] = reg(j, j->channel_ids[c], "program",
-						JackPortIsOutput)) != NULL;
+		ok = (j->program_ports[c] =
+			      reg(j, j->channel_ids[c], "program", JackPortIsOutput)) != NULL;
 	if (!ok || jack_activate(j->client) != 0) {
 		dm_log(DM_LOG_ERROR, "cannot set up the JACK client %s", j->client_name);
 		jack_client_close(j->client);
 		j->client = NULL;
 		return DM_EJACK;
 	}
-	dm_log(DM_LOG_INFO, "JACK client %s active: %u Hz, period %u", jack_get_client_name(j->client),
-	       jack_get_sample_rate(j->client), jack_get_buffer_size(j->client));
+	dm_log(DM_LOG_INFO, "JACK client %s active: %u Hz, period %u",
+	       jack_get_client_name(j->client), jack_get_sample_rate(j->client),
+	       jack_get_buffer_size(j->client));
 	if (jack_get_sample_rate(j->client) != 48000)
 		dm_log(DM_LOG_WARN, "JACK runs at %u Hz; dragoman streams at 48000 Hz",
 		       jack_get_sample_rate(j->client));

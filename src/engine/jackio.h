@@ -17,24 +17,24 @@ struct dm_jackio;
 
 struct dm_jackio_params {
 	const char *client_name;
-	const char *server_name;          /* NULL or "": default / $JACK_DEFAULT_SERVER */
+	const char *server_name; /* NULL or "": default / $JACK_DEFAULT_SERVER */
 	size_t n_channels;
-	const char *const *channel_ids;   /* port "<id>.program"; index 0 is the floor */
+	const char *const *channel_ids; /* port "<id>.program"; index 0 is the floor */
 	size_t n_consoles;
-	const char *const *console_ids;   /* ports "<id>.mic", "<id>.phones" */
-	struct dm_ring *const *rings;     /* per channel: where each program goes */
-	int frame_samples;                /* wake the workers once per complete frame */
-	const int *wake_fds;              /* eventfds of the encoder workers */
+	const char *const *console_ids; /* ports "<id>.mic", "<id>.phones" */
+	struct dm_ring *const *rings;	/* per channel: where each program goes */
+	int frame_samples;		/* wake the workers once per complete frame */
+	const int *wake_fds;		/* eventfds of the encoder workers */
 	size_t n_wake_fds;
-	const struct dm_route *route;     /* initial route (not owned) */
-	double phones_ceiling_dbfs;       /* the headphone limiters' ceiling */
+	const struct dm_route *route; /* initial route (not owned) */
+	double phones_ceiling_dbfs;   /* the headphone limiters' ceiling */
 };
 
 struct dm_jackio_stats {
 	uint64_t xruns;
-	uint64_t ring_overflows;          /* samples a full ring could not take */
+	uint64_t ring_overflows; /* samples a full ring could not take */
 	uint64_t periods;
-	uint32_t period;                  /* buffer size, frames */
+	uint32_t period; /* buffer size, frames */
 	bool connected;
 };
 

@@ -50,14 +50,10 @@ static void config_error(void *user, const char *file, int line, const char *msg
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check", no_argument, NULL, 'C' },
-		{ "sdp-dir", required_argument, NULL, 's' },
-		{ "keygen", required_argument, NULL, 'k' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"config", required_argument, NULL, 'c'},  {"check", no_argument, NULL, 'C'},
+		{"sdp-dir", required_argument, NULL, 's'}, {"keygen", required_argument, NULL, 'k'},
+		{"workers", required_argument, NULL, 'w'}, {"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
 	};
 	const char *config_path = NULL, *sdp_dir = NULL, *keygen = NULL;
 	bool check = false, verbose = false;
@@ -124,15 +120,14 @@ int main(int argc, char **argv)
 	if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
 		dm_log(DM_LOG_INFO, "memory not locked (mlockall): latency may suffer");
 
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	struct dm_engine *engine = NULL;
 	struct dm_engine_params ep = {
-		.config = cfg, .secret = secret, .sdp_dir = sdp_dir, .workers = workers
-	};
+		.config = cfg, .secret = secret, .sdp_dir = sdp_dir, .workers = workers};
 	rc = dm_engine_new(&ep, &engine);
 	memset(secret, 0, sizeof secret);
 	if (rc < 0) {
@@ -151,7 +146,7 @@ int main(int argc, char **argv)
 	       dm_config_channel_count(cfg), conf->profile->name);
 	while (!stop_requested) {
 		dm_engine_tick(engine);
-		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		struct timespec ts = {0, 50 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 	dm_log(DM_LOG_INFO, "stopping");

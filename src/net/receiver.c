@@ -24,20 +24,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_STREAMS 8          /* SSRCs with a key at once: current, restarting, a few more */
-#define MAX_FRAME 5760         /* 120 ms at 48 kHz, Opus's largest */
+#define MAX_STREAMS 8  /* SSRCs with a key at once: current, restarting, a few more */
+#define MAX_FRAME 5760 /* 120 ms at 48 kHz, Opus's largest */
 
 /* One SSRC we hold a key for. */
 struct stream {
 	uint32_t ssrc;
 	struct dm_srtp *srtp;
 	bool in_use;
-	bool roc_known;          /* an RTP packet authenticated: the ROC is set */
-	bool live;               /* its send time showed it is live, not a recording */
+	bool roc_known; /* an RTP packet authenticated: the ROC is set */
+	bool live;	/* its send time showed it is live, not a recording */
 	bool has_sr;
-	uint32_t sr_packets;     /* packet count of its latest sender report */
-	uint64_t failed_us;      /* last failed ROC search, to not repeat it per packet */
-	uint64_t last_us;        /* last authenticated packet */
+	uint32_t sr_packets; /* packet count of its latest sender report */
+	uint64_t failed_us;  /* last failed ROC search, to not repeat it per packet */
+	uint64_t last_us;    /* last authenticated packet */
 };
 
 struct dm_receiver {
@@ -48,7 +48,7 @@ struct dm_receiver {
 	bool sdp_mode;
 	char sdp_path[4096];
 	uint64_t sdp_reload_us;
-	uint64_t first_pkt_us;   /* first datagram since the join / switch, 0: none yet */
+	uint64_t first_pkt_us; /* first datagram since the join / switch, 0: none yet */
 	bool switch_measured;
 	char iface[64];
 	dm_receiver_pcm_fn on_pcm;
@@ -59,12 +59,12 @@ struct dm_receiver {
 	_Atomic int want_channel;
 	char group[64];
 	uint16_t port;
-	int frame_samples;       /* expected, from the profile (for timing only) */
+	int frame_samples; /* expected, from the profile (for timing only) */
 	int fd_rtp, fd_rtcp;
 
 	struct stream streams[MAX_STREAMS];
-	int current;             /* index into streams, -1: none */
-	double ssrc_tokens;      /* rate limit of key derivations */
+	int current;	    /* index into streams, -1: none */
+	double ssrc_tokens; /* rate limit of key derivations */
 	uint64_t tokens_us;
 
 	struct dm_jitter *jitter;
@@ -189,7 +189,8 @@ int dm_receiver_new(const struct dm_receiver_params *p, struct dm_receiver **out
 			       warm, sizeof warm);
 		OPENSSL_cleanse(warm, sizeof warm);
 		const struct dm_conference_conf *conf = dm_config_conference(p->config);
-		snprintf(r->iface, sizeof r->iface, "%s", p->interface ? p->interface : conf->interface);
+		snprintf(r->iface, sizeof r->iface, "%s",
+			 p->interface ? p->interface : conf->interface);
 		r->frame_samples = conf->profile->frame_samples;
 		if ((size_t)p->channel >= dm_config_channel_count(p->config) || p->channel < 0) {
 			rc = DM_ENOENT;
@@ -209,7 +210,8 @@ int dm_receiver_new(const struct dm_receiver_params *p, struct dm_receiver **out
 		/* Without --interface, join where the engine says it sends from if
 		 * that address is ours (a listener on the engine's host), else let
 		 * the kernel's routing choose. */
-		snprintf(r->iface, sizeof r->iface, "%s", p->interface ? p->interface : r->sdp.origin_addr);
+		snprintf(r->iface, sizeof r->iface, "%s",
+			 p->interface ? p->interface : r->sdp.origin_addr);
 		rc = open_sockets(r);
 		if (rc < 0 && !p->interface) {
 			snprintf(r->iface, sizeof r->iface, "0.0.0.0");
@@ -306,8 +308,9 @@ static struct stream *stream_for(struct dm_receiver *r, uint32_t ssrc, uint64_t 
 			return NULL;
 		const struct dm_conference_conf *conf = dm_config_conference(r->cfg);
 		suite = conf->suite;
-		if (dm_keys_derive(r->secret, conf->id, dm_config_channel(r->cfg, (size_t)r->channel)->id,
-				   ssrc, suite, key, sizeof key) < 0)
+		if (dm_keys_derive(r->secret, conf->id,
+				   dm_config_channel(r->cfg, (size_t)r->channel)->id, ssrc, suite,
+				   key, sizeof key) < 0)
 			return NULL;
 	}
 	/* Evict the least recently authenticated stream that is not current. */
@@ -356,7 +359,8 @@ static void drain(struct dm_receiver *r, uint64_t now)
 		if (res == DM_JITTER_PACKET) {
 			/* An empty payload would make Opus conceal 120 ms for one
 			 * slot: treat it as undecodable (below). */
-			n = len ? opus_decode_float(r->dec, buf, (opus_int32)len, r->pcm, MAX_FRAME, 0)
+			n = len ? opus_decode_float(r->dec, buf, (opus_int32)len, r->pcm, MAX_FRAME,
+						    0)
 				: -1;
 			if (n > 0) {
 				r->last_frame = n;
@@ -479,7 +483,8 @@ static void on_rtp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t now
 		 * on an SDP never hears another run's stream.) */
 		uint64_t sent;
 		if (dm_rtp_find_ntp_ext(pkt, len, DM_RTP_EXT_NTP_ID, &sent) != 1 ||
-		    llabs((long long)(dm_ntp_now() - sent)) > (long long)DM_LISTEN_MAX_AGE_MS * 4294967LL) {
+		    llabs((long long)(dm_ntp_now() - sent)) >
+			    (long long)DM_LISTEN_MAX_AGE_MS * 4294967LL) {
 			inc(&r->stale);
 			return;
 		}
@@ -555,8 +560,8 @@ int dm_receiver_poll(struct dm_receiver *r, int timeout_ms)
 		if (rc < 0)
 			return rc;
 	}
-	struct pollfd pfd[2] = { { .fd = r->fd_rtp, .events = POLLIN },
-				 { .fd = r->fd_rtcp, .events = POLLIN } };
+	struct pollfd pfd[2] = {{.fd = r->fd_rtp, .events = POLLIN},
+				{.fd = r->fd_rtcp, .events = POLLIN}};
 	int n = poll(pfd, 2, timeout_ms);
 	uint64_t now = now_us();
 	if (n < 0)
@@ -613,7 +618,7 @@ static void *receiver_main(void *arg)
 	int timeout = r->playout ? 2 : 10;
 	while (!atomic_load_explicit(&r->stop, memory_order_relaxed))
 		if (dm_receiver_poll(r, timeout) < 0) {
-			struct timespec ts = { 0, 100 * 1000 * 1000 };
+			struct timespec ts = {0, 100 * 1000 * 1000};
 			nanosleep(&ts, NULL);
 		}
 	return NULL;
@@ -633,7 +638,7 @@ int dm_receiver_start(struct dm_receiver *r)
 	 * below the audio server's priority when allowed (root, rtprio limit).
 	 * Without it, it still works, with a cushion that grows under load. */
 	if (r->playout) {
-		struct sched_param sp = { .sched_priority = 45 };
+		struct sched_param sp = {.sched_priority = 45};
 		if (pthread_setschedparam(r->thread, SCHED_FIFO, &sp) != 0)
 			dm_log(DM_LOG_INFO, "receiver thread runs without real-time priority");
 	}

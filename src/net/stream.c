@@ -31,7 +31,7 @@ struct dm_stream {
 	uint16_t port;
 	int ttl;
 
-	int fd;                  /* own socket, when there is no sendq */
+	int fd; /* own socket, when there is no sendq */
 	struct dm_sendq *sendq;
 	struct sockaddr_in rtp_dest, rtcp_dest;
 	OpusEncoder *enc;
@@ -43,7 +43,7 @@ struct dm_stream {
 	uint16_t seq;
 	uint32_t ts;
 	bool first;
-	uint32_t ssrc_packets;   /* packets under this SSRC: the SR's count */
+	uint32_t ssrc_packets; /* packets under this SSRC: the SR's count */
 	uint32_t ssrc_octets;
 	uint64_t session_version;
 	struct timespec last_rtcp;
@@ -288,8 +288,7 @@ int dm_stream_rekey(struct dm_stream *s)
 void dm_stream_get_sdp(const struct dm_stream *s, struct dm_sdp *sdp)
 {
 	memset(sdp, 0, sizeof *sdp);
-	snprintf(sdp->session, sizeof sdp->session, "%.60s - %.60s", s->conf_name,
-		 s->channel_name);
+	snprintf(sdp->session, sizeof sdp->session, "%.60s - %.60s", s->conf_name, s->channel_name);
 	snprintf(sdp->channel_id, sizeof sdp->channel_id, "%s", s->channel_id);
 	snprintf(sdp->language, sizeof sdp->language, "%s", s->language);
 	snprintf(sdp->origin_addr, sizeof sdp->origin_addr, "%s", s->interface);

@@ -21,13 +21,13 @@
  * output never exceeds the ceiling, and the gain ramps down over L samples
  * ahead of a peak instead of stepping (no click). */
 struct limiter {
-	float req[LIMIT_LOOKAHEAD];      /* req of sample t at [t % L] */
-	uint64_t dq[LIMIT_LOOKAHEAD];    /* sliding minimum: sample numbers, req increasing */
+	float req[LIMIT_LOOKAHEAD];   /* req of sample t at [t % L] */
+	uint64_t dq[LIMIT_LOOKAHEAD]; /* sliding minimum: sample numbers, req increasing */
 	uint32_t dq_head, dq_len;
-	float r_ring[LIMIT_LOOKAHEAD];   /* released gain of sample t at [t % L] */
+	float r_ring[LIMIT_LOOKAHEAD]; /* released gain of sample t at [t % L] */
 	double r_sum;
 	float r;
-	float delay[LIMIT_LOOKAHEAD];    /* the audio, delayed by L - 1 samples */
+	float delay[LIMIT_LOOKAHEAD]; /* the audio, delayed by L - 1 samples */
 	uint64_t t;
 };
 
@@ -35,10 +35,10 @@ struct dm_router {
 	size_t n_channels, n_consoles;
 	_Atomic(const struct dm_route *) cur, prev; /* prev: faded from, NULL when not fading */
 	uint32_t fade_len, fade_pos;
-	float *fade;                     /* raised-cosine ramp, fade_len + 1 values */
+	float *fade; /* raised-cosine ramp, fade_len + 1 values */
 	float ceiling;
 	uint32_t max_frames;
-	float *old_buf;                  /* max_frames: the faded-from signal */
+	float *old_buf; /* max_frames: the faded-from signal */
 	struct limiter *lim;
 	_Atomic uint64_t limited;
 };
@@ -59,11 +59,11 @@ int dm_route_new(size_t n_channels, size_t n_consoles, struct dm_route **out)
 		dm_route_free(r);
 		return DM_ENOMEM;
 	}
-	r->channel[0] = (struct dm_route_channel){ DM_SRC_FLOOR, -1, 1.0f };
+	r->channel[0] = (struct dm_route_channel){DM_SRC_FLOOR, -1, 1.0f};
 	for (size_t c = 1; c < n_channels; c++)
-		r->channel[c] = (struct dm_route_channel){ DM_SRC_SILENCE, -1, 0.0f };
+		r->channel[c] = (struct dm_route_channel){DM_SRC_SILENCE, -1, 0.0f};
 	for (size_t i = 0; i < n_consoles; i++)
-		r->console[i] = (struct dm_route_console){ 0, 1.0f, 0.0f };
+		r->console[i] = (struct dm_route_console){0, 1.0f, 0.0f};
 	*out = r;
 	return 0;
 }
@@ -87,11 +87,11 @@ int dm_route_new_from_config(const struct dm_config *cfg, struct dm_route **out)
 		return rc;
 	for (size_t c = 1; c < r->n_channels; c++)
 		if (dm_config_channel(cfg, c)->fallback == DM_FALLBACK_FLOOR)
-			r->channel[c] = (struct dm_route_channel){ DM_SRC_FLOOR, -1, 1.0f };
+			r->channel[c] = (struct dm_route_channel){DM_SRC_FLOOR, -1, 1.0f};
 	for (size_t i = 0; i < r->n_consoles; i++) {
 		const struct dm_console_conf *con = dm_config_console(cfg, i);
 		if (con->live && con->a > 0 && (size_t)con->a < r->n_channels)
-			r->channel[con->a] = (struct dm_route_channel){ DM_SRC_MIC, (int)i, 1.0f };
+			r->channel[con->a] = (struct dm_route_channel){DM_SRC_MIC, (int)i, 1.0f};
 	}
 	*out = r;
 	return 0;
@@ -286,7 +286,8 @@ void dm_router_process(struct dm_router *rt, const struct dm_route *route, const
 				phones_mix(prev, i, floor, mics, programs, rt->old_buf, nframes);
 				for (uint32_t k = 0; k < nframes; k++) {
 					float w = k < fade_left ? fade[k] : 1.0f;
-					phones[i][k] = rt->old_buf[k] + w * (phones[i][k] - rt->old_buf[k]);
+					phones[i][k] = rt->old_buf[k] +
+						       w * (phones[i][k] - rt->old_buf[k]);
 				}
 			}
 		}

@@ -19,18 +19,18 @@ enum dm_source_kind { DM_SRC_SILENCE = 0, DM_SRC_FLOOR = 1, DM_SRC_MIC = 2 };
 
 struct dm_route_channel {
 	enum dm_source_kind kind;
-	int console;         /* with DM_SRC_MIC: whose mic */
-	float gain;          /* linear; 0 while the console coughs */
+	int console; /* with DM_SRC_MIC: whose mic */
+	float gain;  /* linear; 0 while the console coughs */
 };
 
 struct dm_route_console {
-	int listen;          /* channel index heard: 0 the floor, else that program */
-	float volume;        /* linear headphone gain */
-	float sidetone;      /* linear gain of its own mic in its headphones */
+	int listen;	/* channel index heard: 0 the floor, else that program */
+	float volume;	/* linear headphone gain */
+	float sidetone; /* linear gain of its own mic in its headphones */
 };
 
 struct dm_route {
-	size_t n_channels;   /* floor included, index 0 */
+	size_t n_channels; /* floor included, index 0 */
 	size_t n_consoles;
 	struct dm_route_channel *channel;
 	struct dm_route_console *console;

@@ -79,8 +79,8 @@ static void router_first_route_plays_at_once(void **state)
 {
 	struct fixture *f = *state;
 	struct dm_route *r = route();
-	r->channel[1] = (struct dm_route_channel){ DM_SRC_FLOOR, -1, 1.0f };
-	r->channel[2] = (struct dm_route_channel){ DM_SRC_MIC, 1, 1.0f };
+	r->channel[1] = (struct dm_route_channel){DM_SRC_FLOOR, -1, 1.0f};
+	r->channel[2] = (struct dm_route_channel){DM_SRC_MIC, 1, 1.0f};
 	fill(f, 0.25f, 0.1f, 0.2f, 0.3f);
 	run(f, r);
 	assert_all(f->prog[0], 0.25f);
@@ -95,7 +95,7 @@ static void router_mute_is_silence(void **state)
 {
 	struct fixture *f = *state;
 	struct dm_route *r = route();
-	r->channel[2] = (struct dm_route_channel){ DM_SRC_MIC, 1, 0.0f };
+	r->channel[2] = (struct dm_route_channel){DM_SRC_MIC, 1, 0.0f};
 	fill(f, 0.25f, 0.1f, 0.2f, 0.3f);
 	run(f, r);
 	assert_all(f->prog[2], 0.0f);
@@ -106,8 +106,8 @@ static void router_crossfade_has_no_step(void **state)
 {
 	struct fixture *f = *state;
 	struct dm_route *a = route(), *b = route();
-	a->channel[1] = (struct dm_route_channel){ DM_SRC_FLOOR, -1, 1.0f };
-	b->channel[1] = (struct dm_route_channel){ DM_SRC_MIC, 0, 1.0f };
+	a->channel[1] = (struct dm_route_channel){DM_SRC_FLOOR, -1, 1.0f};
+	b->channel[1] = (struct dm_route_channel){DM_SRC_MIC, 0, 1.0f};
 	fill(f, 0.4f, -0.4f, 0, 0);
 	run(f, a);
 	float last = f->prog[1][N - 1];
@@ -137,9 +137,9 @@ static void router_route_during_fade_waits(void **state)
 {
 	struct fixture *f = *state;
 	struct dm_route *a = route(), *b = route(), *c = route();
-	a->channel[1] = (struct dm_route_channel){ DM_SRC_FLOOR, -1, 1.0f };
-	b->channel[1] = (struct dm_route_channel){ DM_SRC_MIC, 0, 1.0f };
-	c->channel[1] = (struct dm_route_channel){ DM_SRC_SILENCE, -1, 0.0f };
+	a->channel[1] = (struct dm_route_channel){DM_SRC_FLOOR, -1, 1.0f};
+	b->channel[1] = (struct dm_route_channel){DM_SRC_MIC, 0, 1.0f};
+	c->channel[1] = (struct dm_route_channel){DM_SRC_SILENCE, -1, 0.0f};
 	fill(f, 0.4f, -0.4f, 0, 0);
 	run(f, a);
 	run(f, b); /* fade a -> b starts: 128 of 240 samples */
@@ -163,8 +163,8 @@ static void router_relay_and_sidetone(void **state)
 {
 	struct fixture *f = *state;
 	struct dm_route *r = route();
-	r->channel[2] = (struct dm_route_channel){ DM_SRC_MIC, 1, 1.0f };
-	r->console[0] = (struct dm_route_console){ 2, 0.5f, 0.25f }; /* relay of channel 2 */
+	r->channel[2] = (struct dm_route_channel){DM_SRC_MIC, 1, 1.0f};
+	r->console[0] = (struct dm_route_console){2, 0.5f, 0.25f}; /* relay of channel 2 */
 	fill(f, 0.1f, 0.2f, 0.3f, 0.0f);
 	for (int p = 0; p < 4; p++)
 		run(f, r);
@@ -246,7 +246,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(router_route_during_fade_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_relay_and_sidetone, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_limiter_holds_the_ceiling, setup, teardown),
-		cmocka_unit_test_setup_teardown(router_limiter_passes_quiet_signal, setup, teardown),
+		cmocka_unit_test_setup_teardown(router_limiter_passes_quiet_signal, setup,
+						teardown),
 		cmocka_unit_test(router_bad_args),
 	};
 	return cmocka_run_group_tests_name("router", tests, NULL, NULL);

@@ -261,7 +261,7 @@ static void stream_rtp_on_the_wire(void **state)
 	for (int i = 0; i < N; i++) {
 		const uint8_t *b = pk[i].b;
 		assert_true(pk[i].len > HDR + TAG_LEN);
-		assert_int_equal(b[0] >> 6, 2);	  /* version */
+		assert_int_equal(b[0] >> 6, 2);	     /* version */
 		assert_int_equal(b[0] & 0x3f, 0x10); /* the send-time extension; no padding, CSRC */
 		assert_int_equal(b[1] & 0x7f, DM_RTP_PT_OPUS);
 		assert_int_equal(b[1] >> 7, i == 0); /* marker: the first only */
