@@ -227,14 +227,22 @@ int dm_routing_floor_language(const struct dm_routing *r)
 	return r ? r->floor_language : -1;
 }
 
-int dm_routing_mic(struct dm_routing *r, size_t console, bool on, struct dm_changes *changes,
-		   struct dm_refusal *refusal)
+/* What every console request does first: clear the outputs, check the
+ * console. */
+static int begin(struct dm_routing *r, size_t console, struct dm_changes *changes,
+		 struct dm_refusal *refusal)
 {
 	changes_reset(changes);
 	refusal_reset(refusal);
 	if (!r)
 		return DM_EINVAL;
-	int rc = check_console(r, console, refusal);
+	return check_console(r, console, refusal);
+}
+
+int dm_routing_mic(struct dm_routing *r, size_t console, bool on, struct dm_changes *changes,
+		   struct dm_refusal *refusal)
+{
+	int rc = begin(r, console, changes, refusal);
 	if (rc)
 		return rc;
 	struct dm_console_state *s = &r->console[console];
@@ -256,11 +264,7 @@ int dm_routing_mic(struct dm_routing *r, size_t console, bool on, struct dm_chan
 int dm_routing_mute(struct dm_routing *r, size_t console, bool on, struct dm_changes *changes,
 		    struct dm_refusal *refusal)
 {
-	changes_reset(changes);
-	refusal_reset(refusal);
-	if (!r)
-		return DM_EINVAL;
-	int rc = check_console(r, console, refusal);
+	int rc = begin(r, console, changes, refusal);
 	if (rc)
 		return rc;
 	struct dm_console_state *s = &r->console[console];
@@ -277,11 +281,7 @@ int dm_routing_mute(struct dm_routing *r, size_t console, bool on, struct dm_cha
 int dm_routing_output(struct dm_routing *r, size_t console, int output, struct dm_changes *changes,
 		      struct dm_refusal *refusal)
 {
-	changes_reset(changes);
-	refusal_reset(refusal);
-	if (!r)
-		return DM_EINVAL;
-	int rc = check_console(r, console, refusal);
+	int rc = begin(r, console, changes, refusal);
 	if (rc)
 		return rc;
 	const struct dm_console_conf *cc = conf_of(r, console);
@@ -314,11 +314,7 @@ int dm_routing_output(struct dm_routing *r, size_t console, int output, struct d
 int dm_routing_source(struct dm_routing *r, size_t console, int channel, struct dm_changes *changes,
 		      struct dm_refusal *refusal)
 {
-	changes_reset(changes);
-	refusal_reset(refusal);
-	if (!r)
-		return DM_EINVAL;
-	int rc = check_console(r, console, refusal);
+	int rc = begin(r, console, changes, refusal);
 	if (rc)
 		return rc;
 	const struct dm_console_conf *cc = conf_of(r, console);
@@ -340,11 +336,7 @@ int dm_routing_source(struct dm_routing *r, size_t console, int channel, struct 
 int dm_routing_volume(struct dm_routing *r, size_t console, double db, struct dm_changes *changes,
 		      struct dm_refusal *refusal)
 {
-	changes_reset(changes);
-	refusal_reset(refusal);
-	if (!r)
-		return DM_EINVAL;
-	int rc = check_console(r, console, refusal);
+	int rc = begin(r, console, changes, refusal);
 	if (rc)
 		return rc;
 	if (!(db >= DM_VOLUME_MIN_DB && db <= DM_VOLUME_MAX_DB)) /* NaN too */

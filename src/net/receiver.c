@@ -401,6 +401,17 @@ static void drain(struct dm_receiver *r, uint64_t now)
 	atomic_store_explicit(&r->j_dup, js.duplicates, memory_order_relaxed);
 }
 
+/* Counts a packet SRTP refused, by why. */
+static void count_rejected(struct dm_receiver *r, int rc)
+{
+	if (rc == DM_EAUTH)
+		inc(&r->auth_failed);
+	else if (rc == DM_EREPLAY)
+		inc(&r->replayed);
+	else
+		inc(&r->malformed);
+}
+
 static uint32_t be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -467,12 +478,7 @@ static void on_rtp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t now
 	}
 	int rc = dm_srtp_unprotect(s->srtp, pkt, &len);
 	if (rc < 0) {
-		if (rc == DM_EAUTH)
-			inc(&r->auth_failed);
-		else if (rc == DM_EREPLAY)
-			inc(&r->replayed);
-		else
-			inc(&r->malformed);
+		count_rejected(r, rc);
 		return;
 	}
 	if (!s->live && !r->sdp_mode) {
@@ -531,12 +537,7 @@ static void on_rtcp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t no
 	}
 	int rc = dm_srtp_unprotect_rtcp(s->srtp, pkt, &len);
 	if (rc < 0) {
-		if (rc == DM_EAUTH)
-			inc(&r->auth_failed);
-		else if (rc == DM_EREPLAY)
-			inc(&r->replayed);
-		else
-			inc(&r->malformed);
+		count_rejected(r, rc);
 		return;
 	}
 	bool has_sr = false;
