@@ -5,11 +5,10 @@
  * The file (configs/demo.conf is the reference): sections conference { id,
  * secret_file; name, profile, srtp, interlock, phones_ceiling_dbfs,
  * sidetone_db }, jack { client_name, server_name }, network { interface, ttl },
- * control { listen, tokens_file }, floor { group, port; name, language },
- * channels ( { id, group, port; name, language, fallback }, ... ),
- * booths ( { id; consoles ( { id, a; b, live }, ... ) }, ... ).
- * Only conference and floor are required; defaults are in defaults.h (the
- * floor's name defaults to "Floor", its language to "und"). Ids are
+ * control { listen, tokens_file }, recording { dir; rotate_s }, floor { group, port; name, language
+ * }, channels ( { id, group, port; name, language, fallback }, ... ), booths ( { id; consoles ( {
+ * id, a; b, live }, ... ) }, ... ). Only conference and floor are required; defaults are in
+ * defaults.h (the floor's name defaults to "Floor", its language to "und"). Ids are
  * [A-Za-z0-9_-]{1,31}; a channel id is never "floor" and never all digits (so
  * a number always means a position). Console a/b name channel ids other than
  * the floor. Unknown settings are errors, not ignored. Relative paths
@@ -85,10 +84,12 @@ struct dm_conference_conf {
 	enum dm_interlock interlock; /* conference.interlock, "block" (default) or "override" */
 	double phones_ceiling_dbfs;  /* conference.phones_ceiling_dbfs, -40..0, default -6 */
 	double sidetone_db;	     /* conference.sidetone_db, -60..0, default -12 */
-	char control_listen[32]; /* control.listen, "ADDR:PORT" (IPv4), default 127.0.0.1:8470 */
-	char control_addr[16];	 /* its address, dotted */
-	uint16_t control_port;	 /* its port, 1..65535 */
-	char tokens_file[4096];	 /* control.tokens_file resolved, "" = none */
+	char control_listen[32];  /* control.listen, "ADDR:PORT" (IPv4), default 127.0.0.1:8470 */
+	char control_addr[16];	  /* its address, dotted */
+	uint16_t control_port;	  /* its port, 1..65535 */
+	char tokens_file[4096];	  /* control.tokens_file resolved, "" = none */
+	char recording_dir[4096]; /* recording.dir resolved, "" = no recording */
+	int recording_rotate_s;	  /* recording.rotate_s, 60..86400; 0 = every hour */
 };
 
 /* Called once per problem found while loading: file is the config path (or the

@@ -19,6 +19,7 @@ extern "C" {
 #endif
 
 struct dm_stream;
+struct dm_recorder;
 
 struct dm_stream_params {
 	const char *conference_id;
@@ -66,6 +67,14 @@ int dm_stream_frame_samples(const struct dm_stream *s);
  * DM_ECRYPTO or DM_ENET (the datagram was refused; counted, the stream goes
  * on). Thread: the stream's worker. No allocation. */
 int dm_stream_send_frame(struct dm_stream *s, const float *pcm);
+
+/* The encoder's look-ahead in samples (an Ogg Opus file's pre-skip). */
+int dm_stream_lookahead(const struct dm_stream *s);
+
+/* Records every packet the stream sends from now on (the Opus packet as
+ * sent, before encryption: no re-encoding). rec is not owned; NULL stops.
+ * Thread: while the stream's worker is not running. */
+void dm_stream_set_recorder(struct dm_stream *s, struct dm_recorder *rec);
 
 /* Starts afresh under a new random SSRC (and so a new key): key rotation.
  * Thread: the stream's worker, or any while the worker is stopped. */

@@ -601,6 +601,35 @@ static void load_control(struct loader *ld, config_setting_t *root)
 		ld->tokens_at = at;
 }
 
+static void load_recording(struct loader *ld, config_setting_t *root)
+{
+	static const char *const known[] = {"dir", "rotate_s", NULL};
+	struct dm_conference_conf *c = &ld->cfg->conf;
+	struct where w = {.what = "recording"};
+	const config_setting_t *at = NULL;
+	const char *v;
+	long long n;
+
+	c->recording_dir[0] = '\0';
+	c->recording_rotate_s = 0;
+	w.group = section(ld, root, "recording", CONFIG_TYPE_GROUP, false);
+	if (!w.group)
+		return;
+	check_unknown(ld, &w, known);
+	if (field_string(ld, &w, "dir", true, &v, &at) == FIELD_OK &&
+	    resolve_path(ld, &w, at, "dir", v, c->recording_dir, sizeof c->recording_dir)) {
+		struct stat st;
+		if (stat(c->recording_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+			report(ld, at, "%s: dir %s is not a directory", w.what, c->recording_dir);
+	}
+	if (field_int(ld, &w, "rotate_s", false, &n, &at) == FIELD_OK) {
+		if (n < 60 || n > 86400)
+			report(ld, at, "%s: rotate_s %lld is out of range 60..86400", w.what, n);
+		else
+			c->recording_rotate_s = (int)n;
+	}
+}
+
 /* The floor (index 0) and the channels (1..N) share everything but the id. */
 static void load_channel(struct loader *ld, config_setting_t *s, size_t index)
 {
@@ -1000,8 +1029,9 @@ static int list_length(config_setting_t *list)
 
 static void load_all(struct loader *ld, config_setting_t *root, bool want_secret)
 {
-	static const char *const known[] = {"conference", "jack",     "network", "control",
-					    "floor",	  "channels", "booths",	 NULL};
+	static const char *const known[] = {"conference", "jack",      "network",
+					    "control",	  "recording", "floor",
+					    "channels",	  "booths",    NULL};
 	struct dm_config *cfg = ld->cfg;
 	struct where w = {.group = root};
 
@@ -1010,6 +1040,7 @@ static void load_all(struct loader *ld, config_setting_t *root, bool want_secret
 	load_jack(ld, root);
 	load_network(ld, root);
 	load_control(ld, root);
+	load_recording(ld, root);
 
 	config_setting_t *floor = section(ld, root, "floor", CONFIG_TYPE_GROUP, true);
 	config_setting_t *channels = section(ld, root, "channels", CONFIG_TYPE_LIST, false);

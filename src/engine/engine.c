@@ -2,6 +2,7 @@
 
 #include "dragoman/error.h"
 #include "dragoman/log.h"
+#include "dragoman/recorder.h"
 #include "dragoman/ring.h"
 #include "dragoman/sdp.h"
 #include "dragoman/sendq.h"
@@ -37,10 +38,11 @@ struct dm_engine {
 	size_t n_channels, n_consoles;
 	struct dm_stream **streams;
 	struct dm_ring **rings;
-	uint32_t *sdp_ssrc;	    /* SSRC of the SDP file last written, 0: none */
-	struct dm_route *route;	    /* the route published last */
-	struct dm_control *control; /* the interpretation state (API requests) */
-	struct dm_api *api;	    /* the HTTP control API, NULL when off */
+	struct dm_recorder **recorders; /* per channel when recording, else NULL */
+	uint32_t *sdp_ssrc;		/* SSRC of the SDP file last written, 0: none */
+	struct dm_route *route;		/* the route published last */
+	struct dm_control *control;	/* the interpretation state (API requests) */
+	struct dm_api *api;		/* the HTTP control API, NULL when off */
 	/* Routes replaced but perhaps still read by the callback (playing or
 	 * fading from them): freed by the control loop once it has let go. */
 	pthread_mutex_t retire_lock;
@@ -153,7 +155,8 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 	e->streams = calloc(e->n_channels, sizeof *e->streams);
 	e->rings = calloc(e->n_channels, sizeof *e->rings);
 	e->sdp_ssrc = calloc(e->n_channels, sizeof *e->sdp_ssrc);
-	if (!e->streams || !e->rings || !e->sdp_ssrc)
+	e->recorders = calloc(e->n_channels, sizeof *e->recorders);
+	if (!e->streams || !e->rings || !e->sdp_ssrc || !e->recorders)
 		goto fail;
 
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -208,6 +211,25 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 		rc = dm_ring_new((size_t)e->frame_samples * DM_RING_FRAMES, &e->rings[c]);
 		if (rc < 0)
 			goto fail;
+		if (conf->recording_dir[0]) {
+			struct dm_recorder_params rp = {
+				.dir = conf->recording_dir,
+				.conference_id = conf->id,
+				.conference_name = conf->name,
+				.channel_id = ch->id,
+				.channel_name = ch->name,
+				.language = ch->language,
+				.pre_skip = dm_stream_lookahead(e->streams[c]),
+				.rotate_s = conf->recording_rotate_s,
+			};
+			rc = dm_recorder_new(&rp, &e->recorders[c]);
+			if (rc < 0) {
+				dm_log(DM_LOG_ERROR, "recording %s in %s: %s", ch->id,
+				       conf->recording_dir, dm_strerror(rc));
+				goto fail;
+			}
+			dm_stream_set_recorder(e->streams[c], e->recorders[c]);
+		}
 	}
 	rc = dm_route_new_from_config(p->config, &e->route);
 	if (rc < 0)
@@ -369,7 +391,11 @@ void dm_engine_free(struct dm_engine *e)
 			dm_stream_free(e->streams[c]);
 		if (e->rings)
 			dm_ring_free(e->rings[c]);
+		/* After the workers: a recorder is written by its stream's worker. */
+		if (e->recorders)
+			dm_recorder_free(e->recorders[c]);
 	}
+	free(e->recorders);
 	free(e->streams);
 	free(e->rings);
 	free(e->sdp_ssrc);

@@ -3,6 +3,7 @@
 #include "dragoman/error.h"
 #include "dragoman/keys.h"
 #include "dragoman/log.h"
+#include "dragoman/recorder.h"
 #include "dragoman/rtp.h"
 #include "sock.h"
 
@@ -33,6 +34,7 @@ struct dm_stream {
 
 	int fd; /* own socket, when there is no sendq */
 	struct dm_sendq *sendq;
+	struct dm_recorder *recorder; /* not owned */
 	struct sockaddr_in rtp_dest, rtcp_dest;
 	OpusEncoder *enc;
 	struct dm_srtp *srtp;
@@ -243,6 +245,8 @@ int dm_stream_send_frame(struct dm_stream *s, const float *pcm)
 	if (n < 0)
 		return DM_ECODEC;
 	atomic_fetch_add_explicit(&s->frames, 1, memory_order_relaxed);
+	if (s->recorder)
+		dm_recorder_write(s->recorder, buf + hdr, (size_t)n);
 	struct dm_rtp_header h = {
 		.pt = DM_RTP_PT_OPUS,
 		.marker = s->first,
@@ -276,6 +280,18 @@ int dm_stream_send_frame(struct dm_stream *s, const float *pcm)
 		send_rtcp(s, &now);
 	}
 	return rc;
+}
+
+int dm_stream_lookahead(const struct dm_stream *s)
+{
+	opus_int32 la = 0;
+	opus_encoder_ctl(s->enc, OPUS_GET_LOOKAHEAD(&la));
+	return (int)la;
+}
+
+void dm_stream_set_recorder(struct dm_stream *s, struct dm_recorder *rec)
+{
+	s->recorder = rec;
 }
 
 int dm_stream_rekey(struct dm_stream *s)
