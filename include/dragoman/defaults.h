@@ -50,6 +50,20 @@
 #define DM_DEFAULT_LISTEN_NAME "dragoman-listen"
 #define DM_PLAYOUT_MAX_MS 200 /* cap on the adaptive cushion */
 
+/* RTCP receiver reports for the listener counts, each +-20 %: the first one
+ * after the stream is locked, then the interval. */
+#define DM_LISTEN_RR_FIRST_MS 1000
+#define DM_LISTEN_RR_INTERVAL_MS 5000
+
+/* Listener counts (engine side): a listener counts for the window after its
+ * latest report. Authentications per second and channel of reports from
+ * unknown reporter SSRCs and from known ones (1,000 listeners at one report
+ * per 5 s), and reporters tracked per channel at most. */
+#define DM_LISTENERS_WINDOW_S 30
+#define DM_LISTENERS_NEW_PER_S 50
+#define DM_LISTENERS_KNOWN_PER_S 200
+#define DM_LISTENERS_MAX_PER_CHANNEL 10000
+
 #define DM_SECRET_LEN 32       /* conference secret, bytes */
 #define DM_SRTP_MAX_KEY_LEN 46 /* master key + salt, largest suite (AES-256: 32+14) */
 

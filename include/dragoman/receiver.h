@@ -55,8 +55,12 @@ struct dm_receiver_stats {
 	uint64_t concealed_frames;
 	uint64_t decoded_frames;
 	uint64_t ssrc_changes;
-	uint32_t ssrc; /* current stream */
-	uint32_t roc;  /* its rollover counter when joined */
+	uint64_t foreign_rtcp;	/* skipped: RTCP that is not a sender report, i.e. the
+				   listeners' receiver reports heard on the group */
+	uint64_t reports_sent;	/* RTCP receiver reports sent (config mode) */
+	uint32_t reporter_ssrc; /* ours in those reports on this channel, 0: none */
+	uint32_t ssrc;		/* current stream */
+	uint32_t roc;		/* its rollover counter when joined */
 	int channel;
 	/* Join / channel switch time: from the first datagram on the channel's
 	 * RTP socket (since it was joined or switched to) to the first decoded
@@ -65,6 +69,20 @@ struct dm_receiver_stats {
 	 * the first packet. */
 	double switch_ms;
 };
+
+/* Receiver reports (listener counts, see dragoman/listeners.h): in config
+ * mode the receiver sends an SRTCP receiver report about the current stream
+ * (loss, extended highest sequence, interarrival jitter, LSR/DLSR; CNAME
+ * random per receiver) to the channel's group at port + 1, from the interface
+ * it joined on, about DM_LISTEN_RR_FIRST_MS after it locked on a stream and
+ * then every DM_LISTEN_RR_INTERVAL_MS (both +-20 %), while the stream was
+ * heard in the last two intervals. Its reporter SSRC is random and new at
+ * every channel switch; the report is protected with
+ * dm_keys_derive(secret, conference id, channel id, reporter SSRC, suite).
+ * Reports go out from dm_receiver_poll (and so the thread), never from
+ * dm_receiver_feed. In SDP mode there is no secret to key a reporter SSRC
+ * with: an SDP listener sends no reports and is not counted. Failing to open
+ * the report socket does not stop the receiver (logged, no reports). */
 
 /* Creates a receiver and joins its channel's group. Returns 0 and *out;
  * DM_EINVAL (NULL p, out or on_pcm; both or neither of config and sdp; config

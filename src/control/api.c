@@ -59,6 +59,8 @@ struct dm_api {
 	struct MHD_Daemon *daemon;
 	atomic_bool stopping;
 	uint16_t port;
+	bool loopback;		   /* bound to 127.0.0.0/8: /metrics needs no token */
+	struct dm_api_views views; /* the engine's read-only views (meters, ...) */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -358,7 +360,7 @@ void dm_api_free(struct dm_api *api)
 
 /* --------------------------------------------------------- request handler */
 
-enum target { T_STATE, T_EVENTS, T_FLOOR, T_CONSOLE };
+enum target { T_STATE, T_EVENTS, T_FLOOR, T_CONSOLE, T_METERS, T_ALARMS, T_LISTENERS, T_METRICS };
 
 /* What a request's line and headers resolve to, before any body. */
 struct route {
@@ -374,6 +376,7 @@ struct reply {
 	char *body;
 	const char *allow;
 	bool challenge;
+	bool text; /* text/plain (Prometheus) instead of JSON */
 };
 
 static void reply_json(struct reply *rep, int status, json_t *obj)
@@ -494,6 +497,18 @@ static bool api_check(struct dm_api *api, const char *method, const char *path, 
 	echo(shown, sizeof shown, path, plen);
 	echo(mshown, sizeof mshown, method, strlen(method));
 
+	/* Prometheus scrapes without credentials; only where nobody but this
+	 * host can ask (bound to loopback). */
+	if (plen == 8 && memcmp(path, "/metrics", 8) == 0 && api->loopback) {
+		rt->target = T_METRICS;
+		if (strcmp(method, "GET") != 0) {
+			rep->allow = "GET";
+			reply_error(rep, 405, "%s is not allowed here (GET only)", mshown);
+			return false;
+		}
+		return true;
+	}
+
 	const char *why = NULL;
 	rt->tok = authenticate(api, auth, &why);
 	if (!rt->tok) {
@@ -507,6 +522,15 @@ static bool api_check(struct dm_api *api, const char *method, const char *path, 
 
 	static const char prefix[] = "/api/v1/";
 	const size_t pre = sizeof prefix - 1;
+	if (plen == 8 && memcmp(path, "/metrics", 8) == 0) {
+		rt->target = T_METRICS;
+		if (strcmp(method, "GET") != 0) {
+			rep->allow = "GET";
+			reply_error(rep, 405, "%s is not allowed here (GET only)", mshown);
+			return false;
+		}
+		return true;
+	}
 	if (plen < pre || memcmp(path, prefix, pre) != 0) {
 		reply_error(rep, 404, "no such resource: %s", shown);
 		return false;
@@ -520,6 +544,15 @@ static bool api_check(struct dm_api *api, const char *method, const char *path, 
 		allow = "GET";
 	} else if (rlen == 6 && memcmp(rest, "events", 6) == 0) {
 		rt->target = T_EVENTS;
+		allow = "GET";
+	} else if (rlen == 6 && memcmp(rest, "meters", 6) == 0) {
+		rt->target = T_METERS;
+		allow = "GET";
+	} else if (rlen == 6 && memcmp(rest, "alarms", 6) == 0) {
+		rt->target = T_ALARMS;
+		allow = "GET";
+	} else if (rlen == 9 && memcmp(rest, "listeners", 9) == 0) {
+		rt->target = T_LISTENERS;
 		allow = "GET";
 	} else if (rlen == 5 && memcmp(rest, "floor", 5) == 0) {
 		rt->target = T_FLOOR;
@@ -569,7 +602,10 @@ static bool api_check(struct dm_api *api, const char *method, const char *path, 
 	bool ok;
 	switch (rt->target) {
 	case T_STATE:
-	case T_EVENTS: ok = true; break;
+	case T_EVENTS:
+	case T_METERS:
+	case T_ALARMS:
+	case T_LISTENERS: ok = true; break;
 	case T_FLOOR: ok = t->role == DM_ROLE_TECHNICIAN; break;
 	default:
 		ok = t->role == DM_ROLE_TECHNICIAN ||
@@ -754,6 +790,23 @@ static char *console_json(struct dm_api *api, int console)
 static void api_finish(struct dm_api *api, const struct route *rt, const char *body, size_t len,
 		       struct reply *rep)
 {
+	if (rt->target == T_METERS || rt->target == T_ALARMS || rt->target == T_LISTENERS ||
+	    rt->target == T_METRICS) {
+		char *(*view)(void *) = rt->target == T_METERS	    ? api->views.meters
+					: rt->target == T_ALARMS    ? api->views.alarms
+					: rt->target == T_LISTENERS ? api->views.listeners
+								    : api->views.metrics;
+		if (!view) {
+			reply_error(rep, 404, "not served by this engine");
+			return;
+		}
+		rep->status = 200;
+		rep->text = rt->target == T_METRICS;
+		rep->body = view(api->views.user);
+		if (!rep->body)
+			reply_error(rep, 500, "out of memory");
+		return;
+	}
 	if (rt->target == T_STATE) {
 		rep->status = 200;
 		rep->body = dm_control_state_json(api->ctl);
@@ -986,7 +1039,9 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct reply *rep
 		return MHD_NO;
 	}
 	rep->body = NULL;
-	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Content-Type",
+				rep->text ? "text/plain; version=0.0.4; charset=utf-8"
+					  : "application/json");
 	add_common_headers(resp);
 	if (rep->challenge)
 		MHD_add_response_header(resp, "WWW-Authenticate",
@@ -1186,7 +1241,8 @@ int dm_api_start(struct dm_api *api, const char *listen)
 	struct sockaddr_in sin;
 	if (parse_listen(listen, &sin))
 		return DM_EINVAL;
-	if ((ntohl(sin.sin_addr.s_addr) >> 24) != 127)
+	api->loopback = (ntohl(sin.sin_addr.s_addr) >> 24) == 127;
+	if (!api->loopback)
 		dm_log(DM_LOG_WARN,
 		       "api: listening on %s without TLS: tokens and state cross the network "
 		       "in clear",
@@ -1208,6 +1264,12 @@ int dm_api_start(struct dm_api *api, const char *listen)
 		MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	api->port = di ? di->port : ntohs(sin.sin_port);
 	return 0;
+}
+
+void dm_api_set_views(struct dm_api *api, const struct dm_api_views *views)
+{
+	if (api && views)
+		api->views = *views;
 }
 
 int dm_api_port(const struct dm_api *api)

@@ -66,6 +66,22 @@ void dm_api_free(struct dm_api *api);
 void dm_api_handle(struct dm_api *api, const char *method, const char *path, const char *auth,
 		   const char *body, size_t body_len, int *status, char **response);
 
+/* The engine's read-only views: each returns a malloc'd text (JSON; Prometheus
+ * text for metrics) that the API sends and frees, or NULL when out of memory.
+ * Called from the HTTP server's threads. A NULL view answers 404.
+ *   GET /api/v1/meters, /api/v1/alarms, /api/v1/listeners: any valid token;
+ *   GET /metrics: no token when the API is bound to loopback, else any token. */
+struct dm_api_views {
+	char *(*meters)(void *user);
+	char *(*alarms)(void *user);
+	char *(*listeners)(void *user);
+	char *(*metrics)(void *user);
+	void *user;
+};
+
+/* Sets the views (copied). Call before dm_api_start. */
+void dm_api_set_views(struct dm_api *api, const struct dm_api_views *views);
+
 /* Starts the HTTP server on "ADDR:PORT" (IPv4 dotted address; port 0: any
  * free port, see dm_api_port): one thread per connection, at most 64
  * connections, 30 s idle timeout; a body over DM_API_MAX_BODY is answered 413

@@ -100,7 +100,14 @@ static json_t *event_new(const char *type, const char *who)
 
 /* Appends o (consumed) to the ring with the next id. An event that cannot be
  * built is dropped; the state change it reports has happened all the same. */
+static void event_append_logged(struct dm_control *c, json_t *o, bool log);
+
 static void event_append(struct dm_control *c, json_t *o)
+{
+	event_append_logged(c, o, true);
+}
+
+static void event_append_logged(struct dm_control *c, json_t *o, bool log)
 {
 	if (!o)
 		return;
@@ -114,7 +121,8 @@ static void event_append(struct dm_control *c, json_t *o)
 		free(c->ev[k]);
 		c->ev[k] = text;
 		c->ev_last = id;
-		dm_log(DM_LOG_INFO, "control: %s", text);
+		if (log)
+			dm_log(DM_LOG_INFO, "control: %s", text);
 		pthread_cond_broadcast(&c->ev_cond);
 	}
 	pthread_mutex_unlock(&c->ev_lock);
@@ -449,6 +457,30 @@ int64_t dm_control_events_wait(struct dm_control *c, int64_t after, int timeout_
 	}
 	pthread_mutex_unlock(&c->ev_lock);
 	return id;
+}
+
+void dm_control_post(struct dm_control *c, const char *type, json_t *fields, bool quiet)
+{
+	if (!c || !type) {
+		json_decref(fields);
+		return;
+	}
+	json_t *o = event_new(type, NULL);
+	if (o && json_is_object(fields))
+		json_object_update(o, fields);
+	json_decref(fields);
+	event_append_logged(c, o, !quiet);
+}
+
+bool dm_control_mic_live(struct dm_control *c, size_t console)
+{
+	if (!c)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	const struct dm_console_state *s = dm_routing_console(c->routing, console);
+	bool live = s && s->mic && !s->mute;
+	pthread_mutex_unlock(&c->lock);
+	return live;
 }
 
 int64_t dm_control_events_last(struct dm_control *c)

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "dragoman/config.h"
 #include "routing.h"
 
@@ -94,6 +96,14 @@ int64_t dm_control_events_wait(struct dm_control *c, int64_t after, int timeout_
 
 /* The id of the newest event (a new SSE subscriber starts after it). */
 int64_t dm_control_events_last(struct dm_control *c);
+
+/* Appends an event of the engine's own (meters, alarms): {"id", "time",
+ * "type": type} with the members of fields (consumed; may be NULL) merged in.
+ * quiet: not written to the log (the 10 Hz meter events). */
+void dm_control_post(struct dm_control *c, const char *type, json_t *fields, bool quiet);
+
+/* True if console's mic is on and not muted (coughing is not silence). */
+bool dm_control_mic_live(struct dm_control *c, size_t console);
 
 /* Re-publishes the current route (after a JACK restart the callback starts
  * from the state as it is, not the configuration's). */

@@ -11,6 +11,7 @@
 #include "api.h"
 #include "control.h"
 #include "router.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -43,6 +44,7 @@ struct dm_engine {
 	struct dm_route *route;		/* the route published last */
 	struct dm_control *control;	/* the interpretation state (API requests) */
 	struct dm_api *api;		/* the HTTP control API, NULL when off */
+	struct dm_watch *watch;		/* meters, alarms, listeners */
 	/* Routes replaced but perhaps still read by the callback (playing or
 	 * fading from them): freed by the control loop once it has let go. */
 	pthread_mutex_t retire_lock;
@@ -81,6 +83,7 @@ static void *worker_main(void *arg)
 			while (dm_ring_readable(e->rings[c]) >= (size_t)e->frame_samples) {
 				dm_ring_read(e->rings[c], frame, (size_t)e->frame_samples);
 				dm_stream_send_frame(e->streams[c], frame);
+				dm_watch_feed(e->watch, c, frame, (size_t)e->frame_samples);
 			}
 		}
 		dm_sendq_flush(w->sendq);
@@ -231,6 +234,11 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 			dm_stream_set_recorder(e->streams[c], e->recorders[c]);
 		}
 	}
+	rc = dm_watch_new(p->config, p->secret, e->streams, e->recorders, &e->watch);
+	if (rc < 0) {
+		dm_log(DM_LOG_ERROR, "cannot watch the channels: %s", dm_strerror(rc));
+		goto fail;
+	}
 	rc = dm_route_new_from_config(p->config, &e->route);
 	if (rc < 0)
 		goto fail;
@@ -259,6 +267,7 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 		.n_consoles = e->n_consoles,
 		.console_ids = con_ids,
 		.rings = e->rings,
+		.mic_rings = dm_watch_mic_rings(e->watch),
 		.frame_samples = e->frame_samples,
 		.wake_fds = fds,
 		.n_wake_fds = e->n_workers,
@@ -276,8 +285,14 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 	rc = dm_control_new(p->config, publish_route, e, &e->control);
 	if (rc < 0)
 		goto fail;
+	dm_watch_attach(e->watch, e->jack, e->control);
 	if (conf->tokens_file[0]) {
 		rc = dm_api_new(p->config, e->control, conf->tokens_file, api_error, NULL, &e->api);
+		if (rc == 0) {
+			struct dm_api_views views;
+			dm_watch_views(e->watch, &views);
+			dm_api_set_views(e->api, &views);
+		}
 		if (rc == 0)
 			rc = dm_api_start(e->api, conf->control_listen);
 		if (rc < 0) {
@@ -360,6 +375,7 @@ int dm_engine_tick(struct dm_engine *e)
 		dm_jackio_remember(e->jack);
 	}
 	write_sdps(e);
+	dm_watch_tick(e->watch);
 	free_retired(e, false);
 	return 0;
 }
@@ -399,6 +415,9 @@ void dm_engine_free(struct dm_engine *e)
 	free(e->streams);
 	free(e->rings);
 	free(e->sdp_ssrc);
+	/* After the workers (they feed its meters) and the API (it serves its
+	 * views), before the control state (it posts alarms there). */
+	dm_watch_free(e->watch);
 	dm_control_free(e->control);
 	/* The JACK client is closed: no callback reads any route now. */
 	free_retired(e, true);

@@ -25,6 +25,8 @@ struct dm_jackio {
 	size_t n_channels, n_consoles;
 	char **channel_ids, **console_ids;
 	struct dm_ring **rings;
+	struct dm_ring **mic_rings;  /* per console or NULL: mics for the meters */
+	_Atomic uint64_t *chan_over; /* per channel: samples its ring refused */
 	int frame_samples;
 	int *wake_fds;
 	size_t n_wake_fds;
@@ -103,6 +105,8 @@ int dm_jackio_new(const struct dm_jackio_params *p, struct dm_jackio **out)
 	j->channel_ids = dup_ids(p->channel_ids, p->n_channels);
 	j->console_ids = dup_ids(p->console_ids, p->n_consoles);
 	j->rings = calloc(p->n_channels, sizeof *j->rings);
+	j->mic_rings = calloc(p->n_consoles + 1, sizeof *j->mic_rings);
+	j->chan_over = calloc(p->n_channels, sizeof *j->chan_over);
 	j->wake_fds = calloc(p->n_wake_fds + 1, sizeof *j->wake_fds);
 	j->program_ports = calloc(p->n_channels, sizeof *j->program_ports);
 	j->programs = calloc(p->n_channels, sizeof *j->programs);
@@ -110,8 +114,9 @@ int dm_jackio_new(const struct dm_jackio_params *p, struct dm_jackio **out)
 	j->phones_ports = calloc(p->n_consoles + 1, sizeof *j->phones_ports);
 	j->mics = calloc(p->n_consoles + 1, sizeof *j->mics);
 	j->phones = calloc(p->n_consoles + 1, sizeof *j->phones);
-	if (!j->channel_ids || !j->console_ids || !j->rings || !j->wake_fds || !j->program_ports ||
-	    !j->programs || !j->mic_ports || !j->phones_ports || !j->mics || !j->phones) {
+	if (!j->channel_ids || !j->console_ids || !j->rings || !j->mic_rings || !j->chan_over ||
+	    !j->wake_fds || !j->program_ports || !j->programs || !j->mic_ports ||
+	    !j->phones_ports || !j->mics || !j->phones) {
 		dm_jackio_free(j);
 		return DM_ENOMEM;
 	}
@@ -123,6 +128,8 @@ int dm_jackio_new(const struct dm_jackio_params *p, struct dm_jackio **out)
 		return DM_ENOMEM;
 	}
 	memcpy(j->rings, p->rings, p->n_channels * sizeof *j->rings);
+	if (p->mic_rings)
+		memcpy(j->mic_rings, p->mic_rings, p->n_consoles * sizeof *j->mic_rings);
 	if (p->n_wake_fds)
 		memcpy(j->wake_fds, p->wake_fds, p->n_wake_fds * sizeof *j->wake_fds);
 	j->n_wake_fds = p->n_wake_fds;
@@ -141,6 +148,8 @@ void dm_jackio_free(struct dm_jackio *j)
 	free_ids(j->channel_ids, j->n_channels);
 	free_ids(j->console_ids, j->n_consoles);
 	free(j->rings);
+	free(j->mic_rings);
+	free(j->chan_over);
 	free(j->wake_fds);
 	free(j->program_ports);
 	free(j->programs);
@@ -171,10 +180,20 @@ static int process(jack_nframes_t nframes, void *arg)
 	dm_router_process(j->router, route, floor, j->mics, j->programs, j->phones, nframes);
 
 	uint64_t over = 0;
-	for (size_t c = 0; c < j->n_channels; c++)
-		over += nframes - dm_ring_write(j->rings[c], j->programs[c], nframes);
+	for (size_t c = 0; c < j->n_channels; c++) {
+		size_t lost = nframes - dm_ring_write(j->rings[c], j->programs[c], nframes);
+		if (lost) {
+			atomic_fetch_add_explicit(&j->chan_over[c], lost, memory_order_relaxed);
+			over += lost;
+		}
+	}
 	if (over)
 		atomic_fetch_add_explicit(&j->overflows, over, memory_order_relaxed);
+	/* The mics for their meters: a meter that falls behind loses samples,
+	 * never the audio path. */
+	for (size_t i = 0; i < j->n_consoles; i++)
+		if (j->mic_rings[i])
+			dm_ring_write(j->mic_rings[i], j->mics[i], nframes);
 	atomic_fetch_add_explicit(&j->periods, 1, memory_order_relaxed);
 
 	j->pending += (int)nframes;
@@ -391,6 +410,11 @@ void dm_jackio_close(struct dm_jackio *j)
 	j->client = NULL;
 	j->floor_port = NULL;
 	atomic_store(&j->lost, false);
+}
+
+uint64_t dm_jackio_channel_overflows(const struct dm_jackio *j, size_t c)
+{
+	return c < j->n_channels ? atomic_load_explicit(&j->chan_over[c], memory_order_relaxed) : 0;
 }
 
 void dm_jackio_get_stats(const struct dm_jackio *j, struct dm_jackio_stats *st)

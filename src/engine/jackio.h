@@ -21,10 +21,11 @@ struct dm_jackio_params {
 	size_t n_channels;
 	const char *const *channel_ids; /* port "<id>.program"; index 0 is the floor */
 	size_t n_consoles;
-	const char *const *console_ids; /* ports "<id>.mic", "<id>.phones" */
-	struct dm_ring *const *rings;	/* per channel: where each program goes */
-	int frame_samples;		/* wake the workers once per complete frame */
-	const int *wake_fds;		/* eventfds of the encoder workers */
+	const char *const *console_ids;	  /* ports "<id>.mic", "<id>.phones" */
+	struct dm_ring *const *rings;	  /* per channel: where each program goes */
+	struct dm_ring *const *mic_rings; /* per console, optional: its mic, for meters */
+	int frame_samples;		  /* wake the workers once per complete frame */
+	const int *wake_fds;		  /* eventfds of the encoder workers */
 	size_t n_wake_fds;
 	const struct dm_route *route; /* initial route (not owned) */
 	double phones_ceiling_dbfs;   /* the headphone limiters' ceiling */
@@ -68,6 +69,9 @@ void dm_jackio_close(struct dm_jackio *j);
 /* Records the current connections of our ports, to restore after a server
  * restart. Call now and then from the control thread. */
 void dm_jackio_remember(struct dm_jackio *j);
+
+/* Samples channel c's ring could not take (the encoder fell behind). */
+uint64_t dm_jackio_channel_overflows(const struct dm_jackio *j, size_t c);
 
 /* Retries the connections not yet restored since the last (re)open. Call
  * about once a second from the control thread. */

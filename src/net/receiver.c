@@ -38,6 +38,20 @@ struct stream {
 	uint32_t sr_packets; /* packet count of its latest sender report */
 	uint64_t failed_us;  /* last failed ROC search, to not repeat it per packet */
 	uint64_t last_us;    /* last authenticated packet */
+	uint32_t sr_lsr;     /* its latest sender report's NTP time, middle 32 bits */
+	uint64_t sr_us;	     /* when that report arrived, 0: none */
+};
+
+/* Reception of the current stream for our receiver reports (RFC 3550 A.1,
+ * A.3, A.8). Sequence numbers are extended with the SRTP rollover counter, so
+ * highest_seq is the low 32 bits of the stream's packet index. */
+struct rr_source {
+	bool valid;
+	uint32_t base, max;			 /* extended sequence numbers */
+	uint32_t received;			 /* authenticated packets */
+	uint32_t expected_prior, received_prior; /* at the previous report */
+	uint32_t last_transit;			 /* arrival - RTP timestamp, RTP clock units */
+	double jitter;				 /* RTP clock units */
 };
 
 struct dm_receiver {
@@ -83,6 +97,21 @@ struct dm_receiver {
 	_Atomic int cur_channel;
 	/* The jitter buffer's statistics, copied out for other threads. */
 	_Atomic uint64_t j_received, j_lost, j_late, j_reordered, j_dup;
+
+	/* RTCP receiver reports to the channel's group at port + 1, so the
+	 * engine can count its listeners (dragoman/listeners.h). Config mode
+	 * only: a report is SRTCP under the key derived for our own random
+	 * reporter SSRC, which takes the secret. Sent from dm_receiver_poll,
+	 * never from dm_receiver_feed (fuzzing). */
+	int fd_report; /* sending socket, -1: no reports */
+	struct sockaddr_in rr_dest;
+	struct dm_srtp *rr_srtp; /* SEND context of reporter_ssrc, NULL: no reports */
+	uint32_t reporter_ssrc;	 /* new at every channel (switch) */
+	char cname[32];		 /* random per receiver (RFC 7022) */
+	uint64_t rr_next_us;	 /* 0: none scheduled (no stream locked yet) */
+	struct rr_source src;
+	_Atomic uint64_t reports_sent, foreign_rtcp;
+	_Atomic uint32_t cur_reporter;
 };
 
 static uint64_t now_us(void)
@@ -109,6 +138,7 @@ static void reset_streams(struct dm_receiver *r)
 		drop_stream(&r->streams[i]);
 	r->current = -1;
 	atomic_store(&r->cur_ssrc, 0);
+	memset(&r->src, 0, sizeof r->src);
 }
 
 static void close_sockets(struct dm_receiver *r)
@@ -142,6 +172,34 @@ static int open_sockets(struct dm_receiver *r)
 	return 0;
 }
 
+/* A fresh random reporter SSRC and its SRTCP key for the current channel
+ * (config mode). On failure reports stay off until the next channel. */
+static void new_reporter(struct dm_receiver *r)
+{
+	dm_srtp_free(r->rr_srtp);
+	r->rr_srtp = NULL;
+	atomic_store(&r->cur_reporter, 0);
+	const struct dm_conference_conf *conf = dm_config_conference(r->cfg);
+	const struct dm_channel_conf *ch = dm_config_channel(r->cfg, (size_t)r->channel);
+	uint32_t ssrc;
+	uint8_t key[DM_SRTP_MAX_KEY_LEN];
+	int rc = dm_random_bytes(&ssrc, sizeof ssrc);
+	if (rc == 0)
+		rc = dm_keys_derive(r->secret, conf->id, ch->id, ssrc, conf->suite, key,
+				    sizeof key);
+	if (rc == 0)
+		rc = dm_srtp_new(conf->suite, DM_SRTP_SEND, ssrc, key, &r->rr_srtp);
+	OPENSSL_cleanse(key, sizeof key);
+	if (rc < 0) {
+		dm_log(DM_LOG_WARN, "no receiver reports on channel %s: %s", ch->id,
+		       dm_strerror(rc));
+		return;
+	}
+	r->reporter_ssrc = ssrc;
+	atomic_store(&r->cur_reporter, ssrc);
+	dm_sock_addr(ch->group, (uint16_t)(ch->port + 1), &r->rr_dest);
+}
+
 /* Points the receiver at a channel (config mode) and forgets the old stream. */
 static int tune(struct dm_receiver *r, int channel)
 {
@@ -152,6 +210,10 @@ static int tune(struct dm_receiver *r, int channel)
 	r->port = ch->port;
 	r->channel = channel;
 	reset_streams(r);
+	/* A listener on a new channel is a new reporter there: the engine
+	 * counts it at once, and its old SSRC ages out of the old channel. */
+	r->rr_next_us = 0;
+	new_reporter(r);
 	int rc = open_sockets(r);
 	atomic_store(&r->cur_channel, channel);
 	return rc;
@@ -164,7 +226,7 @@ int dm_receiver_new(const struct dm_receiver_params *p, struct dm_receiver **out
 	struct dm_receiver *r = calloc(1, sizeof *r);
 	if (!r)
 		return DM_ENOMEM;
-	r->fd_rtp = r->fd_rtcp = -1;
+	r->fd_rtp = r->fd_rtcp = r->fd_report = -1;
 	r->current = -1;
 	r->on_pcm = p->on_pcm;
 	r->user = p->user;
@@ -199,6 +261,21 @@ int dm_receiver_new(const struct dm_receiver_params *p, struct dm_receiver **out
 		atomic_store(&r->want_channel, p->channel);
 		if ((rc = tune(r, p->channel)) < 0)
 			goto fail;
+		/* Receiver reports go out of the interface we joined on, looped
+		 * back to an engine on this host. Listening does not depend on
+		 * them: without the socket there are just no reports. */
+		r->fd_report = dm_sock_open_sender(r->iface, conf->ttl);
+		if (r->fd_report < 0) {
+			dm_log(DM_LOG_WARN, "no receiver reports: %s", dm_strerror(r->fd_report));
+			r->fd_report = -1;
+		}
+		uint8_t id[12];
+		if (dm_random_bytes(id, sizeof id) == 0) {
+			memcpy(r->cname, "listen-", 7);
+			dm_base64_encode(id, sizeof id, r->cname + 7, sizeof r->cname - 7);
+		} else {
+			snprintf(r->cname, sizeof r->cname, "%s", DM_DEFAULT_LISTEN_NAME);
+		}
 	} else {
 		r->sdp = *p->sdp;
 		r->sdp_mode = true;
@@ -242,6 +319,9 @@ void dm_receiver_free(struct dm_receiver *r)
 		return;
 	dm_receiver_stop(r);
 	close_sockets(r);
+	if (r->fd_report >= 0)
+		close(r->fd_report);
+	dm_srtp_free(r->rr_srtp);
 	reset_streams(r);
 	dm_jitter_free(r->jitter);
 	if (r->dec)
@@ -446,6 +526,33 @@ static int find_roc(struct dm_receiver *r, struct stream *s, const uint8_t *pkt,
 	return 0;
 }
 
+/* A delay of about ms (uniform in +-20 %, RFC 3550 6.3's randomisation). */
+static uint64_t rr_delay_us(unsigned ms)
+{
+	uint32_t rnd = 0x80000000u;
+	dm_random_bytes(&rnd, sizeof rnd);
+	return (uint64_t)((double)ms * 1000.0 * (0.8 + 0.4 * (double)rnd / 4294967296.0));
+}
+
+/* RFC 3550 A.1 (highest sequence, extended) and A.8 (interarrival jitter,
+ * from the RTP timestamps and our arrival times in RTP clock units). */
+static void source_update(struct rr_source *src, const struct dm_rtp_header *h, uint64_t now)
+{
+	int d = dm_seq_diff((uint16_t)src->max, h->seq);
+	if (d > 0)
+		src->max += (uint32_t)d;
+	src->received++;
+	uint32_t arrival = (uint32_t)(now * (DM_SAMPLE_RATE / 1000) / 1000);
+	uint32_t transit = arrival - h->ts;
+	if (src->valid) {
+		int32_t dt = (int32_t)(transit - src->last_transit);
+		double ad = dt < 0 ? -(double)dt : (double)dt;
+		src->jitter += (ad - src->jitter) / 16.0;
+	}
+	src->last_transit = transit;
+	src->valid = true;
+}
+
 static void on_rtp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t now)
 {
 	if (len < DM_RTP_HEADER_LEN || (pkt[0] >> 6) != 2 ||
@@ -518,7 +625,15 @@ static void on_rtp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t now
 		atomic_store(&r->cur_ssrc, ssrc);
 		atomic_store(&r->cur_roc, roc);
 		dm_log(DM_LOG_DEBUG, "stream %08x, roc %u", ssrc, roc);
+		memset(&r->src, 0, sizeof r->src);
+		r->src.base = r->src.max = roc << 16 | h.seq;
+		/* The first report about a second after the stream is locked,
+		 * spread so that receivers that locked together do not all
+		 * report at the same moment. */
+		if (!r->rr_next_us && r->rr_srtp && r->fd_report >= 0)
+			r->rr_next_us = now + rr_delay_us(DM_LISTEN_RR_FIRST_MS);
 	}
+	source_update(&r->src, &h, now);
 	rc = dm_jitter_put(r->jitter, h.seq, h.ts, pkt + h.payload_off, h.payload_len, now);
 	(void)rc; /* late and duplicate packets are counted by the jitter buffer */
 	drain(r, now);
@@ -528,6 +643,15 @@ static void on_rtcp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t no
 {
 	if (len < 8 || (pkt[0] >> 6) != 2 || !dm_rtp_is_rtcp(pkt, len)) {
 		inc(&r->malformed);
+		return;
+	}
+	/* Only sender reports matter here. The group's RTCP port also carries
+	 * every listener's receiver reports (ours looped back included), which
+	 * authenticate under keys of SSRCs that never send: skip them on their
+	 * clear-text packet type, before any key derivation, token or ROC
+	 * search is spent on them. */
+	if (pkt[1] != 200) {
+		inc(&r->foreign_rtcp);
 		return;
 	}
 	struct stream *s = stream_for(r, be32(pkt + 4), now);
@@ -546,7 +670,59 @@ static void on_rtcp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t no
 		s->has_sr = true;
 		s->sr_packets = sr.packet_count;
 		s->failed_us = 0;
+		s->sr_lsr = (uint32_t)(sr.ntp >> 16);
+		s->sr_us = now;
 	}
+}
+
+/* Sends our receiver report about the current stream when one is due:
+ * RR with one report block + SDES CNAME, SRTCP (RFC 3550 6.4.2, A.3). */
+static void maybe_report(struct dm_receiver *r, uint64_t now)
+{
+	if (!r->rr_next_us || now < r->rr_next_us || r->current < 0)
+		return;
+	r->rr_next_us = now + rr_delay_us(DM_LISTEN_RR_INTERVAL_MS);
+	const struct stream *s = &r->streams[r->current];
+	/* A stream silent for two intervals is gone (engine stopped, network
+	 * cut): there is nothing to report on, and no listener to count. */
+	if (s->last_us + 2000u * DM_LISTEN_RR_INTERVAL_MS < now || !r->src.valid)
+		return;
+	/* Our reports would be taken for the stream's own (2^-32). */
+	if (r->reporter_ssrc == s->ssrc) {
+		new_reporter(r);
+		if (!r->rr_srtp)
+			return;
+	}
+	struct rr_source *src = &r->src;
+	uint32_t expected = src->max - src->base + 1;
+	uint32_t exp_int = expected - src->expected_prior;
+	uint32_t rcv_int = src->received - src->received_prior;
+	src->expected_prior = expected;
+	src->received_prior = src->received;
+	int64_t lost_int = (int64_t)exp_int - (int64_t)rcv_int;
+	int64_t fraction = (exp_int == 0 || lost_int <= 0) ? 0 : (lost_int << 8) / exp_int;
+	struct dm_rtcp_rr rr = {
+		.reporter_ssrc = r->reporter_ssrc,
+		.source_ssrc = s->ssrc,
+		.fraction_lost = (uint8_t)(fraction > 255 ? 255 : fraction),
+		.cumulative_lost = (int32_t)((int64_t)expected - (int64_t)src->received),
+		.highest_seq = src->max,
+		.jitter = (uint32_t)src->jitter,
+	};
+	if (s->sr_us) {
+		rr.lsr = s->sr_lsr;
+		rr.dlsr = now > s->sr_us ? (uint32_t)((now - s->sr_us) * 65536u / 1000000u) : 0;
+	}
+	uint8_t buf[256];
+	int n = dm_rtcp_write_rr(&rr, r->cname, buf, sizeof buf - DM_SRTCP_MAX_TRAILER);
+	if (n < 0)
+		return;
+	size_t len = (size_t)n;
+	if (dm_srtp_protect_rtcp(r->rr_srtp, buf, &len, sizeof buf) < 0)
+		return;
+	if (sendto(r->fd_report, buf, len, 0, (const struct sockaddr *)&r->rr_dest,
+		   sizeof r->rr_dest) == (ssize_t)len)
+		inc(&r->reports_sent);
 }
 
 int dm_receiver_poll(struct dm_receiver *r, int timeout_ms)
@@ -593,6 +769,7 @@ int dm_receiver_poll(struct dm_receiver *r, int timeout_ms)
 	}
 	/* Time also decides: a gap is concealed when its wait is over. */
 	drain(r, now);
+	maybe_report(r, now);
 	return 0;
 }
 
@@ -681,6 +858,12 @@ void dm_receiver_get_stats(const struct dm_receiver *r, struct dm_receiver_stats
 	st->concealed_frames = atomic_load_explicit(&r->concealed, memory_order_relaxed);
 	st->decoded_frames = atomic_load_explicit(&r->decoded, memory_order_relaxed);
 	st->ssrc_changes = atomic_load_explicit(&r->ssrc_changes, memory_order_relaxed);
+	st->foreign_rtcp = atomic_load_explicit(&r->foreign_rtcp, memory_order_relaxed);
+	st->reports_sent = atomic_load_explicit(&r->reports_sent, memory_order_relaxed);
+	/* fd_report is set once, before any thread runs. */
+	st->reporter_ssrc = r->fd_report >= 0
+				    ? atomic_load_explicit(&r->cur_reporter, memory_order_relaxed)
+				    : 0;
 	st->ssrc = atomic_load_explicit(&r->cur_ssrc, memory_order_relaxed);
 	st->roc = atomic_load_explicit(&r->cur_roc, memory_order_relaxed);
 	st->channel = atomic_load_explicit(&r->cur_channel, memory_order_relaxed);

@@ -39,6 +39,12 @@ struct dm_router {
 	float ceiling;
 	uint32_t max_frames;
 	float *old_buf; /* max_frames: the faded-from signal */
+	/* max_frames: a headphone mix before the limiter. The port buffer gets
+	 * only limited samples: when the callback runs late (xrun), JACK hands
+	 * the port to its readers (the sound card) while we still write it, and
+	 * an unlimited mix left there would reach the ears (measured: full scale
+	 * under a -12 dBFS ceiling at -p 32). */
+	float *mix_buf;
 	struct limiter *lim;
 	_Atomic uint64_t limited;
 };
@@ -113,8 +119,9 @@ int dm_router_new(size_t n_channels, size_t n_consoles, double ceiling_dbfs, uin
 	rt->max_frames = max_frames;
 	rt->fade = calloc(fade_samples + 1, sizeof *rt->fade);
 	rt->old_buf = calloc(max_frames, sizeof *rt->old_buf);
+	rt->mix_buf = calloc(max_frames, sizeof *rt->mix_buf);
 	rt->lim = calloc(n_consoles + 1, sizeof *rt->lim);
-	if (!rt->fade || !rt->old_buf || !rt->lim) {
+	if (!rt->fade || !rt->old_buf || !rt->mix_buf || !rt->lim) {
 		dm_router_free(rt);
 		return DM_ENOMEM;
 	}
@@ -140,6 +147,7 @@ void dm_router_free(struct dm_router *rt)
 		return;
 	free(rt->fade);
 	free(rt->old_buf);
+	free(rt->mix_buf);
 	free(rt->lim);
 	free(rt);
 }
@@ -196,13 +204,13 @@ static void phones_mix(const struct dm_route *r, size_t i, const float *floor,
 		out[k] = src[k] * con->volume + mics[i][k] * con->sidetone;
 }
 
-static void limit(struct dm_router *rt, struct limiter *l, float *buf, uint32_t n)
+static void limit(struct dm_router *rt, struct limiter *l, const float *in, float *out, uint32_t n)
 {
 	const uint32_t L = LIMIT_LOOKAHEAD;
 	const float ceil = rt->ceiling;
 	uint64_t limited = 0;
 	for (uint32_t k = 0; k < n; k++) {
-		float x = buf[k];
+		float x = in[k];
 		float ax = fabsf(x);
 		float req = ax > ceil ? ceil / ax : 1.0f;
 		uint64_t t = l->t++;
@@ -231,7 +239,7 @@ static void limit(struct dm_router *rt, struct limiter *l, float *buf, uint32_t 
 			y = -ceil;
 		if (g < 0.9999f)
 			limited++;
-		buf[k] = y;
+		out[k] = y;
 	}
 	if (limited)
 		atomic_fetch_add_explicit(&rt->limited, limited, memory_order_relaxed);
@@ -275,8 +283,9 @@ void dm_router_process(struct dm_router *rt, const struct dm_route *route, const
 			programs[c][k] = rt->old_buf[k] + w * (programs[c][k] - rt->old_buf[k]);
 		}
 	}
+	float *mix = rt->mix_buf;
 	for (size_t i = 0; i < rt->n_consoles; i++) {
-		phones_mix(cur, i, floor, mics, programs, phones[i], nframes);
+		phones_mix(cur, i, floor, mics, programs, mix, nframes);
 		if (prev) {
 			const struct dm_route_console *a = &prev->console[i], *b = &cur->console[i];
 			if (a->listen != b->listen || a->volume != b->volume ||
@@ -286,12 +295,11 @@ void dm_router_process(struct dm_router *rt, const struct dm_route *route, const
 				phones_mix(prev, i, floor, mics, programs, rt->old_buf, nframes);
 				for (uint32_t k = 0; k < nframes; k++) {
 					float w = k < fade_left ? fade[k] : 1.0f;
-					phones[i][k] = rt->old_buf[k] +
-						       w * (phones[i][k] - rt->old_buf[k]);
+					mix[k] = rt->old_buf[k] + w * (mix[k] - rt->old_buf[k]);
 				}
 			}
 		}
-		limit(rt, &rt->lim[i], phones[i], nframes);
+		limit(rt, &rt->lim[i], mix, phones[i], nframes);
 	}
 	if (prev) {
 		rt->fade_pos += nframes < fade_left ? nframes : fade_left;

@@ -33,6 +33,7 @@
 #include "dragoman/config.h"
 #include "dragoman/error.h"
 #include "dragoman/keys.h"
+#include "dragoman/listeners.h"
 #include "dragoman/log.h"
 #include "dragoman/receiver.h"
 #include "dragoman/rtp.h"
@@ -42,7 +43,7 @@
 #define RATE 48000
 #define TONE_AMP 0.2511886f /* -12 dBFS */
 #define MAX_FRAME 960
-#define MAX_RX 2
+#define MAX_RX 3
 #define MAX_ST 2
 
 static uint64_t mono_us(void)
@@ -984,6 +985,262 @@ static void receiver_bad_args(void **state)
 	fx_done(&f);
 }
 
+/* Runs frames until every receiver of rx[0..n) has sent `want` reports or
+ * max_frames have gone, polling the engine's listener counts in between.
+ * Returns the frames run. */
+static int run_until_reported(struct rig *g, struct dm_listeners *l, struct dm_receiver **rx, int n,
+			      uint64_t want, int max_frames)
+{
+	for (int i = 0; i < max_frames; i++) {
+		rig_run(g, 1);
+		assert_int_equal(dm_listeners_poll(l, 0), 0);
+		int done = 0;
+		for (int k = 0; k < n; k++) {
+			struct dm_receiver_stats st;
+			dm_receiver_get_stats(rx[k], &st);
+			done += st.reports_sent >= want;
+		}
+		if (done == n)
+			return i + 1;
+	}
+	return max_frames;
+}
+
+struct row_find {
+	uint32_t ssrc;
+	struct dm_listener_info info;
+	int found, rows;
+};
+
+static void on_listener(void *user, const struct dm_listener_info *info)
+{
+	struct row_find *rf = user;
+	rf->rows++;
+	if (info->ssrc == rf->ssrc) {
+		rf->info = *info;
+		rf->found++;
+	}
+}
+
+/* The listener side of the listener counts: config-mode receivers report to
+ * the channel's RTCP group about a second after they lock on the stream; an
+ * engine-side dm_listeners on the same groups authenticates and counts them.
+ * The receivers skip each other's reports (and their own, looped back)
+ * without spending a key derivation on them. */
+static void receiver_reports_to_listeners(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, 10);
+	struct dm_listeners *l = NULL;
+	assert_int_equal(dm_listeners_new(f.cfg, f.secret, "127.0.0.1", &l), 0);
+	struct capture ca = {0}, cb = {0}, cc = {0};
+	struct rig g = {0};
+	rig_add_stream(&g, fx_stream(&f, 1, 0), 1000);
+	rig_add_stream(&g, fx_stream(&f, 2, 0), 3000);
+	struct dm_stream_stats s1, s2;
+	dm_stream_get_stats(g.st[0], &s1);
+	dm_stream_get_stats(g.st[1], &s2);
+	assert_int_equal(dm_listeners_set_sender(l, 1, s1.ssrc), 0);
+	assert_int_equal(dm_listeners_set_sender(l, 2, s2.ssrc), 0);
+	struct dm_sdp sdp;
+	dm_stream_get_sdp(g.st[0], &sdp);
+	rig_add_rx(&g, rx_config(&f, f.secret, 1, &ca));
+	rig_add_rx(&g, rx_config(&f, f.secret, 1, &cb));
+	rig_add_rx(&g, rx_sdp(&sdp, &cc)); /* holds no secret: does not report */
+	struct dm_receiver_stats a, b, c;
+	dm_receiver_get_stats(g.rx[0], &a);
+	dm_receiver_get_stats(g.rx[1], &b);
+	dm_receiver_get_stats(g.rx[2], &c);
+	assert_true(a.reporter_ssrc != 0 && b.reporter_ssrc != 0 &&
+		    a.reporter_ssrc != b.reporter_ssrc);
+	assert_int_equal(c.reporter_ssrc, 0);
+	uint32_t b_on_en = b.reporter_ssrc;
+
+	/* Both have reported within 1.2 s (+-20 % around 1 s after the lock). */
+	int frames = run_until_reported(&g, l, g.rx, 2, 1, 300);
+	print_message("first reports after %d frames (%.0f ms)\n", frames, frames * 5.0);
+	assert_true(frames >= 140 && frames <= 260);
+	rig_run(&g, 4);
+	assert_int_equal(dm_listeners_poll(l, 0), 0);
+	struct dm_listeners_summary sum;
+	assert_int_equal(dm_listeners_get(l, 1, 0, &sum), 0);
+	assert_int_equal(sum.count, 2);
+	assert_true(sum.loss_max == 0);
+	print_message("jitter reported: %.3f ms\n", sum.jitter_max_ms);
+	assert_true(sum.jitter_max_ms >= 0 && sum.jitter_max_ms < 10.0);
+	assert_int_equal(dm_listeners_get(l, 2, 0, &sum), 0);
+	assert_int_equal(sum.count, 0);
+	dm_receiver_get_stats(g.rx[0], &a);
+	struct row_find rf = {.ssrc = a.reporter_ssrc};
+	assert_int_equal(dm_listeners_list(l, 1, 0, on_listener, &rf), 2);
+	assert_int_equal(rf.found, 1);
+	assert_int_equal(rf.info.source_ssrc, s1.ssrc);
+	assert_int_equal(rf.info.cumulative_lost, 0);
+	assert_true(rf.info.loss == 0);
+	/* The extended highest sequence number is the stream's packet index. */
+	assert_true((rf.info.highest_seq >> 16) == 0);
+	uint32_t a_seq1 = rf.info.highest_seq;
+	print_message("round trip: %.3f ms\n", rf.info.rtt_ms);
+	if (rf.info.rtt_ms >= 0) /* only once a sender report came first */
+		assert_true(rf.info.rtt_ms < 50);
+	struct dm_listeners_stats ls;
+	dm_listeners_get_stats(l, &ls);
+	assert_int_equal(ls.accepted, 2);
+	assert_int_equal(ls.derivations, 2);
+	assert_true(ls.rejected == 0 && ls.malformed == 0 && ls.replayed == 0);
+
+	/* Each receiver heard both reports on the group and skipped them. */
+	for (int k = 0; k < 2; k++) {
+		struct dm_receiver_stats st;
+		dm_receiver_get_stats(g.rx[k], &st);
+		assert_int_equal(st.reports_sent, 1);
+		assert_int_equal(st.foreign_rtcp, 2);
+		assert_true(st.auth_failed == 0 && st.unknown_ssrc == 0 && st.malformed == 0);
+		assert_true(st.decoded_frames >= 150);
+	}
+	dm_receiver_get_stats(g.rx[2], &c);
+	assert_int_equal(c.reports_sent, 0);
+	assert_int_equal(c.foreign_rtcp, 2);
+	assert_true(c.auth_failed == 0 && c.unknown_ssrc == 0);
+
+	/* A receiver report fed in directly costs no key derivation either. */
+	uint8_t rr[64];
+	struct dm_rtcp_rr block = {.reporter_ssrc = 0xabcdef01u, .source_ssrc = s1.ssrc};
+	int n = dm_rtcp_write_rr(&block, "x", rr, sizeof rr);
+	assert_true(n > 0);
+	dm_receiver_get_stats(g.rx[0], &a);
+	assert_int_equal(dm_receiver_feed(g.rx[0], rr, (size_t)n, 1), 0);
+	struct dm_receiver_stats a2;
+	dm_receiver_get_stats(g.rx[0], &a2);
+	assert_int_equal(a2.foreign_rtcp, a.foreign_rtcp + 1);
+	assert_true(a2.unknown_ssrc == a.unknown_ssrc && a2.auth_failed == a.auth_failed);
+
+	/* A channel switch makes a new reporter on the new channel. */
+	assert_int_equal(dm_receiver_switch(g.rx[1], 2), 0);
+	rig_run(&g, 2);
+	dm_receiver_get_stats(g.rx[1], &b);
+	assert_int_equal(b.channel, 2);
+	assert_true(b.reporter_ssrc != 0 && b.reporter_ssrc != b_on_en);
+	struct dm_receiver *moved = g.rx[1];
+	frames = run_until_reported(&g, l, &moved, 1, b.reports_sent + 1, 300);
+	assert_true(frames <= 260);
+	rig_run(&g, 2);
+	assert_int_equal(dm_listeners_poll(l, 0), 0);
+	rf = (struct row_find){.ssrc = b.reporter_ssrc};
+	assert_int_equal(dm_listeners_list(l, 2, 0, on_listener, &rf), 1);
+	assert_int_equal(rf.found, 1);
+	assert_int_equal(rf.info.source_ssrc, s2.ssrc);
+	/* Its old SSRC stays on the old channel until the window is over. */
+	rf = (struct row_find){.ssrc = b_on_en};
+	assert_int_equal(dm_listeners_list(l, 1, 0, on_listener, &rf), 2);
+	assert_int_equal(rf.found, 1);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t later = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u +
+			 (DM_LISTENERS_WINDOW_S + 1) * 1000000ull;
+	assert_int_equal(dm_listeners_get(l, 1, later, &sum), 0);
+	assert_int_equal(sum.count, 0);
+
+	/* The next report, 4-6 s after the first, echoes the stream's latest
+	 * sender report (LSR/DLSR): the engine learns the round trip. */
+	struct dm_receiver *stays = g.rx[0];
+	frames = run_until_reported(&g, l, &stays, 1, 2, 1300);
+	print_message("its second report %.0f ms later\n", frames * 5.0);
+	assert_true(frames < 1300);
+	rig_run(&g, 2);
+	assert_int_equal(dm_listeners_poll(l, 0), 0);
+	rf = (struct row_find){.ssrc = a.reporter_ssrc};
+	assert_int_equal(dm_listeners_list(l, 1, 0, on_listener, &rf), 2);
+	assert_int_equal(rf.found, 1);
+	assert_int_equal(rf.info.reports, 2);
+	assert_int_equal(rf.info.cumulative_lost, 0);
+	assert_true(rf.info.loss == 0);
+	print_message("round trip: %.3f ms, jitter %.3f ms\n", rf.info.rtt_ms, rf.info.jitter_ms);
+	assert_true(rf.info.rtt_ms >= 0 && rf.info.rtt_ms < 50);
+	assert_true(rf.info.jitter_ms >= 0 && rf.info.jitter_ms < 10);
+	/* 4-6 s of 5 ms packets later. */
+	uint32_t seqs = rf.info.highest_seq - a_seq1;
+	assert_true(seqs >= 700 && seqs <= 1300);
+
+	dm_listeners_free(l);
+	rig_free(&g);
+	capture_free(&ca);
+	capture_free(&cb);
+	capture_free(&cc);
+	fx_done(&f);
+}
+
+/* Loss as the reports tell it (RFC 3550 A.3): the stream goes to a relay
+ * group, and the test forwards all but every tenth packet to the channel. */
+static void receiver_reports_loss(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, 11);
+	const struct dm_conference_conf *conf = dm_config_conference(f.cfg);
+	const struct dm_channel_conf *ch = dm_config_channel(f.cfg, 1);
+	char relay[32];
+	group_of(11, 3, relay, sizeof relay);
+	struct dm_stream_params sp = {
+		.conference_id = conf->id,
+		.channel_id = ch->id,
+		.secret = f.secret,
+		.suite = conf->suite,
+		.profile = conf->profile,
+		.interface = "127.0.0.1",
+		.group = relay,
+		.port = ch->port,
+		.ttl = 1,
+	};
+	struct dm_stream *st = NULL;
+	assert_int_equal(dm_stream_new(&sp, &st), 0);
+	int in = plain_capture(relay, ch->port), out = plain_sender();
+	struct dm_listeners *l = NULL;
+	assert_int_equal(dm_listeners_new(f.cfg, f.secret, "127.0.0.1", &l), 0);
+	struct capture cap = {0};
+	struct rig g = {0};
+	rig_add_stream(&g, st, 1000);
+	rig_add_rx(&g, rx_config(&f, f.secret, 1, &cap));
+	int forwarded = 0, dropped = 0, k = 0;
+	struct dm_receiver_stats rs;
+	for (int i = 0; i < 300; i++) {
+		rig_run(&g, 1);
+		struct pkt p;
+		ssize_t len;
+		while ((len = recv(in, p.b, sizeof p.b, 0)) >= 0) {
+			if (++k % 10 == 0) {
+				dropped++;
+				continue;
+			}
+			send_to(out, ch->group, ch->port, p.b, (size_t)len);
+			forwarded++;
+		}
+		assert_int_equal(dm_listeners_poll(l, 0), 0);
+		dm_receiver_get_stats(g.rx[0], &rs);
+		if (rs.reports_sent)
+			break;
+	}
+	assert_int_equal(rs.reports_sent, 1);
+	assert_int_equal(dm_listeners_poll(l, 0), 0);
+	struct row_find rf = {.ssrc = rs.reporter_ssrc};
+	assert_int_equal(dm_listeners_list(l, 1, 0, on_listener, &rf), 1);
+	assert_int_equal(rf.found, 1);
+	print_message("forwarded %d, dropped %d: reported loss %.3f, %d lost\n", forwarded, dropped,
+		      rf.info.loss, rf.info.cumulative_lost);
+	assert_true(rf.info.loss > 0.07 && rf.info.loss < 0.13);
+	/* Every drop before the report, except perhaps the last one or two
+	 * (not yet followed by a packet that shows the gap). */
+	assert_true(rf.info.cumulative_lost >= dropped - 2 && rf.info.cumulative_lost <= dropped);
+	assert_true(rs.auth_failed == 0 && rs.decoded_frames > 100);
+	close(in);
+	close(out);
+	dm_listeners_free(l);
+	rig_free(&g);
+	capture_free(&cap);
+	fx_done(&f);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1007,6 +1264,8 @@ int main(void)
 		cmocka_unit_test(receiver_wrong_secret),
 		cmocka_unit_test(receiver_switch_channel),
 		cmocka_unit_test(receiver_bad_args),
+		cmocka_unit_test(receiver_reports_to_listeners),
+		cmocka_unit_test(receiver_reports_loss),
 	};
 	return cmocka_run_group_tests_name("receiver", tests, setup, NULL);
 }

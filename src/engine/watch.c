@@ -1,0 +1,447 @@
+#include "watch.h"
+
+#include "alarms.h"
+#include "api.h"
+#include "control.h"
+#include "dragoman/error.h"
+#include "dragoman/listeners.h"
+#include "dragoman/log.h"
+#include "dragoman/meter.h"
+#include "dragoman/recorder.h"
+#include "dragoman/stream.h"
+#include "jackio.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MIC_RING_SAMPLES 32768 /* 0.68 s: the control loop drains it every 50 ms */
+#define METER_EVENT_MS 100     /* 10 Hz */
+
+struct dm_watch {
+	const struct dm_config *cfg;
+	size_t n_channels, n_consoles;
+	struct dm_stream *const *streams;
+	struct dm_recorder *const *recorders;
+	struct dm_meter **chan_meter, **mic_meter;
+	struct dm_ring **mic_rings;
+	float *scratch;
+	struct dm_listeners *listeners;
+	pthread_t listen_thread;
+	bool listen_running;
+	_Atomic bool stop;
+
+	struct dm_jackio *jack;
+	struct dm_control *ctl;
+
+	pthread_mutex_t lock; /* alarms, read by the API's threads */
+	struct dm_alarms *alarms;
+	struct dm_alarm_console_input *con_in;
+	struct dm_alarm_channel_input *chan_in;
+	struct timespec last_event;
+};
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void *listen_main(void *arg)
+{
+	struct dm_watch *w = arg;
+	while (!atomic_load_explicit(&w->stop, memory_order_relaxed))
+		if (dm_listeners_poll(w->listeners, 200) < 0) {
+			struct timespec ts = {0, 100 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+	return NULL;
+}
+
+int dm_watch_new(const struct dm_config *cfg, const uint8_t *secret,
+		 struct dm_stream *const *streams, struct dm_recorder *const *recorders,
+		 struct dm_watch **out)
+{
+	if (!cfg || !secret || !streams || !out)
+		return DM_EINVAL;
+	struct dm_watch *w = calloc(1, sizeof *w);
+	if (!w)
+		return DM_ENOMEM;
+	pthread_mutex_init(&w->lock, NULL);
+	w->cfg = cfg;
+	w->streams = streams;
+	w->recorders = recorders;
+	w->n_channels = dm_config_channel_count(cfg);
+	w->n_consoles = dm_config_console_count(cfg);
+	int rc = DM_ENOMEM;
+	w->chan_meter = calloc(w->n_channels, sizeof *w->chan_meter);
+	w->mic_meter = calloc(w->n_consoles + 1, sizeof *w->mic_meter);
+	w->mic_rings = calloc(w->n_consoles + 1, sizeof *w->mic_rings);
+	w->scratch = calloc(MIC_RING_SAMPLES, sizeof *w->scratch);
+	w->con_in = calloc(w->n_consoles + 1, sizeof *w->con_in);
+	w->chan_in = calloc(w->n_channels, sizeof *w->chan_in);
+	const char **chan_ids = calloc(w->n_channels, sizeof *chan_ids);
+	const char **con_ids = calloc(w->n_consoles + 1, sizeof *con_ids);
+	if (!w->chan_meter || !w->mic_meter || !w->mic_rings || !w->scratch || !w->con_in ||
+	    !w->chan_in || !chan_ids || !con_ids)
+		goto fail;
+	for (size_t c = 0; c < w->n_channels; c++) {
+		chan_ids[c] = dm_config_channel(cfg, c)->id;
+		if ((rc = dm_meter_new(48000, &w->chan_meter[c])) < 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < w->n_consoles; i++) {
+		con_ids[i] = dm_config_console(cfg, i)->id;
+		if ((rc = dm_meter_new(48000, &w->mic_meter[i])) < 0 ||
+		    (rc = dm_ring_new(MIC_RING_SAMPLES, &w->mic_rings[i])) < 0)
+			goto fail;
+	}
+	rc = dm_alarms_new(w->n_channels, chan_ids, w->n_consoles, con_ids,
+			   DM_ALARM_DEFAULT_SILENCE_S, &w->alarms);
+	if (rc < 0)
+		goto fail;
+	rc = dm_listeners_new(cfg, secret, NULL, &w->listeners);
+	if (rc < 0)
+		goto fail;
+	for (size_t c = 0; c < w->n_channels; c++) {
+		struct dm_stream_stats st;
+		dm_stream_get_stats(streams[c], &st);
+		dm_listeners_set_sender(w->listeners, (int)c, st.ssrc);
+	}
+	if (pthread_create(&w->listen_thread, NULL, listen_main, w) != 0) {
+		rc = DM_EIO;
+		goto fail;
+	}
+	w->listen_running = true;
+	clock_gettime(CLOCK_MONOTONIC, &w->last_event);
+	free(chan_ids);
+	free(con_ids);
+	*out = w;
+	return 0;
+fail:
+	free(chan_ids);
+	free(con_ids);
+	dm_watch_free(w);
+	return rc;
+}
+
+void dm_watch_free(struct dm_watch *w)
+{
+	if (!w)
+		return;
+	atomic_store(&w->stop, true);
+	if (w->listen_running)
+		pthread_join(w->listen_thread, NULL);
+	dm_listeners_free(w->listeners);
+	for (size_t c = 0; w->chan_meter && c < w->n_channels; c++)
+		dm_meter_free(w->chan_meter[c]);
+	for (size_t i = 0; i < w->n_consoles; i++) {
+		if (w->mic_meter)
+			dm_meter_free(w->mic_meter[i]);
+		if (w->mic_rings)
+			dm_ring_free(w->mic_rings[i]);
+	}
+	dm_alarms_free(w->alarms);
+	free(w->chan_meter);
+	free(w->mic_meter);
+	free(w->mic_rings);
+	free(w->scratch);
+	free(w->con_in);
+	free(w->chan_in);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
+struct dm_ring *const *dm_watch_mic_rings(struct dm_watch *w)
+{
+	return w->mic_rings;
+}
+
+void dm_watch_attach(struct dm_watch *w, struct dm_jackio *jack, struct dm_control *ctl)
+{
+	w->jack = jack;
+	w->ctl = ctl;
+}
+
+void dm_watch_feed(struct dm_watch *w, size_t c, const float *pcm, size_t n)
+{
+	if (c < w->n_channels)
+		dm_meter_feed(w->chan_meter[c], pcm, n);
+}
+
+static json_t *reading_json(const struct dm_meter *m, bool console)
+{
+	struct dm_meter_reading r;
+	dm_meter_read(m, &r);
+	json_t *o = json_pack("{s:f,s:f,s:f,s:I}", "peak_dbfs", r.peak_dbfs, "rms_dbfs", r.rms_dbfs,
+			      "momentary_lufs", r.momentary_lufs, "clips", (json_int_t)r.clips);
+	if (o && console)
+		json_object_set_new(o, "silent_s", json_real(r.silent_s));
+	return o;
+}
+
+static json_t *meters_json(struct dm_watch *w)
+{
+	json_t *chans = json_array(), *cons = json_array();
+	for (size_t c = 0; c < w->n_channels; c++) {
+		json_t *o = reading_json(w->chan_meter[c], false);
+		if (o)
+			json_object_set_new(o, "id", json_string(dm_config_channel(w->cfg, c)->id));
+		json_array_append_new(chans, o);
+	}
+	for (size_t i = 0; i < w->n_consoles; i++) {
+		json_t *o = reading_json(w->mic_meter[i], true);
+		if (o)
+			json_object_set_new(o, "id", json_string(dm_config_console(w->cfg, i)->id));
+		json_array_append_new(cons, o);
+	}
+	return json_pack("{s:o,s:o}", "channels", chans, "consoles", cons);
+}
+
+static void iso_time(double wall_s, char *buf, size_t cap)
+{
+	time_t t = (time_t)wall_s;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *alarm_json(const struct dm_watch *w, const struct dm_alarm *a)
+{
+	char when[32];
+	iso_time(a->raised_at, when, sizeof when);
+	return json_pack("{s:s,s:s?,s:s?,s:s,s:s}", "kind", dm_alarm_kind_name(a->kind), "channel",
+			 a->channel >= 0 ? dm_config_channel(w->cfg, (size_t)a->channel)->id : NULL,
+			 "console",
+			 a->console >= 0 ? dm_config_console(w->cfg, (size_t)a->console)->id : NULL,
+			 "raised_at", when, "text", a->text);
+}
+
+/* Alarms go to the log and to the event stream as they change. */
+static void on_alarm(void *user, const struct dm_alarm *a, bool raised)
+{
+	struct dm_watch *w = user;
+	dm_log(raised ? DM_LOG_WARN : DM_LOG_INFO, "alarm %s: %s", raised ? "raised" : "cleared",
+	       a->text);
+	json_t *o = alarm_json(w, a);
+	if (o)
+		json_object_set_new(o, "raised", json_boolean(raised));
+	dm_control_post(w->ctl, "alarm", o, true);
+}
+
+static double wall_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void dm_watch_tick(struct dm_watch *w)
+{
+	for (size_t i = 0; i < w->n_consoles; i++) {
+		size_t n;
+		while ((n = dm_ring_read(w->mic_rings[i], w->scratch, MIC_RING_SAMPLES)) > 0)
+			dm_meter_feed(w->mic_meter[i], w->scratch, n);
+	}
+	double now = mono_s();
+	double last = (double)w->last_event.tv_sec + (double)w->last_event.tv_nsec * 1e-9;
+	if ((now - last) * 1000.0 < METER_EVENT_MS)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &w->last_event);
+
+	struct dm_jackio_stats js = {0};
+	if (w->jack)
+		dm_jackio_get_stats(w->jack, &js);
+	for (size_t i = 0; i < w->n_consoles; i++) {
+		struct dm_meter_reading r;
+		dm_meter_read(w->mic_meter[i], &r);
+		w->con_in[i].live = w->ctl && dm_control_mic_live(w->ctl, i);
+		w->con_in[i].silent_s = r.silent_s;
+	}
+	bool disk_error = false;
+	for (size_t c = 0; c < w->n_channels; c++) {
+		struct dm_meter_reading r;
+		dm_meter_read(w->chan_meter[c], &r);
+		w->chan_in[c].clips = r.clips;
+		w->chan_in[c].overflows = w->jack ? dm_jackio_channel_overflows(w->jack, c) : 0;
+		struct dm_listeners_summary sum = {0};
+		dm_listeners_get(w->listeners, (int)c, 0, &sum);
+		w->chan_in[c].max_loss = sum.loss_max;
+		if (w->recorders && w->recorders[c] && dm_recorder_error(w->recorders[c], NULL, 0))
+			disk_error = true;
+		/* A rekey gives the stream a new SSRC: its own reports loop back. */
+		struct dm_stream_stats st;
+		dm_stream_get_stats(w->streams[c], &st);
+		dm_listeners_set_sender(w->listeners, (int)c, st.ssrc);
+	}
+	struct dm_alarm_inputs in = {
+		.consoles = w->con_in,
+		.channels = w->chan_in,
+		.xruns = js.xruns,
+		.jack_connected = js.connected,
+		.disk_error = disk_error,
+	};
+	pthread_mutex_lock(&w->lock);
+	dm_alarms_update(w->alarms, &in, wall_s(), on_alarm, w);
+	pthread_mutex_unlock(&w->lock);
+	if (w->ctl)
+		dm_control_post(w->ctl, "meters", meters_json(w), true);
+}
+
+static char *dump(json_t *o)
+{
+	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+	json_decref(o);
+	return s;
+}
+
+static char *view_meters(void *user)
+{
+	return dump(meters_json(user));
+}
+
+static char *view_alarms(void *user)
+{
+	struct dm_watch *w = user;
+	json_t *arr = json_array();
+	pthread_mutex_lock(&w->lock);
+	int n = dm_alarms_count(w->alarms);
+	struct dm_alarm *list = n > 0 ? calloc((size_t)n, sizeof *list) : NULL;
+	if (list)
+		n = dm_alarms_active(w->alarms, list, (size_t)n);
+	pthread_mutex_unlock(&w->lock);
+	for (int k = 0; list && k < n; k++)
+		json_array_append_new(arr, alarm_json(w, &list[k]));
+	free(list);
+	return dump(json_pack("{s:o}", "alarms", arr));
+}
+
+struct list_ctx {
+	json_t *arr;
+	const char *channel;
+};
+
+static void add_listener(void *user, const struct dm_listener_info *info)
+{
+	struct list_ctx *lc = user;
+	json_array_append_new(
+		lc->arr, json_pack("{s:s,s:I,s:f,s:f,s:f,s:f}", "channel", lc->channel, "ssrc",
+				   (json_int_t)info->ssrc, "loss_ratio", info->loss, "jitter_ms",
+				   info->jitter_ms, "rtt_ms", info->rtt_ms, "age_s", info->age_s));
+}
+
+static char *view_listeners(void *user)
+{
+	struct dm_watch *w = user;
+	json_t *chans = json_array(), *all = json_array();
+	for (size_t c = 0; c < w->n_channels; c++) {
+		struct dm_listeners_summary sum = {0};
+		dm_listeners_get(w->listeners, (int)c, 0, &sum);
+		const char *id = dm_config_channel(w->cfg, c)->id;
+		json_array_append_new(
+			chans, json_pack("{s:s,s:i,s:f,s:f,s:f}", "id", id, "listeners", sum.count,
+					 "loss_ratio_max", sum.loss_max, "loss_ratio_mean",
+					 sum.loss_mean, "jitter_ms_max", sum.jitter_max_ms));
+		struct list_ctx lc = {all, id};
+		dm_listeners_list(w->listeners, (int)c, 0, add_listener, &lc);
+	}
+	return dump(json_pack("{s:o,s:o}", "channels", chans, "listeners", all));
+}
+
+/* Prometheus text exposition format, version 0.0.4. */
+static char *view_metrics(void *user)
+{
+	struct dm_watch *w = user;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	static const char *const kinds[] = {"peak", "rms", "momentary_lufs"};
+	fputs("# HELP dragoman_level_dbfs Program level per channel.\n"
+	      "# TYPE dragoman_level_dbfs gauge\n",
+	      f);
+	for (size_t c = 0; c < w->n_channels; c++) {
+		struct dm_meter_reading r;
+		dm_meter_read(w->chan_meter[c], &r);
+		double v[3] = {r.peak_dbfs, r.rms_dbfs, r.momentary_lufs};
+		for (int k = 0; k < 3; k++)
+			fprintf(f, "dragoman_level_dbfs{channel=\"%s\",kind=\"%s\"} %.2f\n",
+				dm_config_channel(w->cfg, c)->id, kinds[k], v[k]);
+	}
+	fputs("# HELP dragoman_console_level_dbfs Mic level per console.\n"
+	      "# TYPE dragoman_console_level_dbfs gauge\n",
+	      f);
+	for (size_t i = 0; i < w->n_consoles; i++) {
+		struct dm_meter_reading r;
+		dm_meter_read(w->mic_meter[i], &r);
+		double v[3] = {r.peak_dbfs, r.rms_dbfs, r.momentary_lufs};
+		for (int k = 0; k < 3; k++)
+			fprintf(f, "dragoman_console_level_dbfs{console=\"%s\",kind=\"%s\"} %.2f\n",
+				dm_config_console(w->cfg, i)->id, kinds[k], v[k]);
+	}
+	fputs("# HELP dragoman_listeners Listeners reporting in the last 30 s.\n"
+	      "# TYPE dragoman_listeners gauge\n",
+	      f);
+	struct dm_listeners_summary *sums = calloc(w->n_channels, sizeof *sums);
+	for (size_t c = 0; sums && c < w->n_channels; c++) {
+		dm_listeners_get(w->listeners, (int)c, 0, &sums[c]);
+		fprintf(f, "dragoman_listeners{channel=\"%s\"} %d\n",
+			dm_config_channel(w->cfg, c)->id, sums[c].count);
+	}
+	fputs("# HELP dragoman_listener_loss_ratio Worst loss a listener reports.\n"
+	      "# TYPE dragoman_listener_loss_ratio gauge\n",
+	      f);
+	for (size_t c = 0; sums && c < w->n_channels; c++)
+		fprintf(f, "dragoman_listener_loss_ratio{channel=\"%s\"} %.4f\n",
+			dm_config_channel(w->cfg, c)->id, sums[c].loss_max);
+	free(sums);
+	fputs("# HELP dragoman_packets_sent_total RTP packets sent.\n"
+	      "# TYPE dragoman_packets_sent_total counter\n",
+	      f);
+	for (size_t c = 0; c < w->n_channels; c++) {
+		struct dm_stream_stats st;
+		dm_stream_get_stats(w->streams[c], &st);
+		fprintf(f, "dragoman_packets_sent_total{channel=\"%s\"} %llu\n",
+			dm_config_channel(w->cfg, c)->id, (unsigned long long)st.packets);
+	}
+	fputs("# HELP dragoman_bytes_sent_total Opus payload bytes sent.\n"
+	      "# TYPE dragoman_bytes_sent_total counter\n",
+	      f);
+	for (size_t c = 0; c < w->n_channels; c++) {
+		struct dm_stream_stats st;
+		dm_stream_get_stats(w->streams[c], &st);
+		fprintf(f, "dragoman_bytes_sent_total{channel=\"%s\"} %llu\n",
+			dm_config_channel(w->cfg, c)->id, (unsigned long long)st.bytes);
+	}
+	struct dm_jackio_stats js = {0};
+	if (w->jack)
+		dm_jackio_get_stats(w->jack, &js);
+	pthread_mutex_lock(&w->lock);
+	int active = dm_alarms_count(w->alarms);
+	pthread_mutex_unlock(&w->lock);
+	fprintf(f,
+		"# HELP dragoman_xruns_total JACK xruns.\n# TYPE dragoman_xruns_total counter\n"
+		"dragoman_xruns_total %llu\n"
+		"# HELP dragoman_alarms_active Alarms raised and not cleared.\n"
+		"# TYPE dragoman_alarms_active gauge\ndragoman_alarms_active %d\n",
+		(unsigned long long)js.xruns, active);
+	fclose(f);
+	return buf;
+}
+
+void dm_watch_views(struct dm_watch *w, struct dm_api_views *views)
+{
+	*views = (struct dm_api_views){
+		.meters = view_meters,
+		.alarms = view_alarms,
+		.listeners = view_listeners,
+		.metrics = view_metrics,
+		.user = w,
+	};
+}
