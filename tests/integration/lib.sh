@@ -666,3 +666,322 @@ dm_segments() {
 	grep -o '"segments":\[.*\]' "$wav.seg.json" | sed 's/^"segments":\[//; s/\]$//' |
 		grep -oE '\[[^]]*\]' | tr -d '[]' | tr ',' ' ' || true
 }
+
+# ---------------------------------------------------------------- control API (issue 3)
+# Helpers of the control_*.sh tests: a conference with the API on, a tokens
+# file, requests with curl, JSON fields with python3, the SSE stream.
+
+DM_API_N=0
+# The system's python3 first: a version manager's shim on PATH costs half a
+# second per call.
+if [ -z "${DM_PYTHON:-}" ]; then
+	if [ -x /usr/bin/python3 ]; then DM_PYTHON=/usr/bin/python3; else DM_PYTHON=python3; fi
+fi
+
+# dm_free_port: a TCP port on 127.0.0.1 that nobody listens on now (bound,
+# then released for the engine to take).
+dm_free_port() {
+	"$DM_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# dm_token: a fresh random bearer token (48 hex digits).
+dm_token() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# dm_make_ctl_conf DIR [key=value ...]: the conference of the control tests:
+#   channels en fr es (groups base.1..3 as dm_make_conf), booths
+#   fr (fr-1 live, fr-2; A fr), es (es-1: A es, B en, live), en (en-1: A en).
+# Keys (defaults): name=ctl secret=test.secret id=dmtest base port client=dragoman
+#   interlock=block ceiling= (conference.phones_ceiling_dbfs, unset: the default)
+#   sidetone= (conference.sidetone_db, unset) es_fallback=silence en_fallback=floor
+#   fr_fallback=floor en_live=false api_port= (a free port)
+# Writes DIR/NAME.tokens (mode 0600) with a technician token, one token per
+# booth and a delegate token, and one-line token files for dragomanctl. Sets
+# DM_CONF, DM_API (the base URL), DM_TOKENS (the tokens file),
+# DM_TOK[technician|fr|es|en|delegate] (the tokens) and DM_TOKF[...] (their
+# one-line files, mode 0600).
+declare -A DM_TOK DM_TOKF
+dm_make_ctl_conf() {
+	local dir=$1
+	shift
+	local name=ctl secret=test.secret id=dmtest base=$DM_GROUP_BASE port=$DM_PORT
+	local client=dragoman interlock=block ceiling="" sidetone="" es_fallback=silence
+	local en_fallback=floor fr_fallback=floor en_live=false api_port="" kv extra=""
+	for kv in "$@"; do
+		case $kv in
+		name=* | secret=* | id=* | base=* | port=* | client=* | interlock=* | ceiling=* | \
+			sidetone=* | es_fallback=* | en_fallback=* | fr_fallback=* | en_live=* | \
+			api_port=*)
+			local "$kv" ;;
+		*) dm_die "dm_make_ctl_conf: unknown setting $kv" ;;
+		esac
+	done
+	[ -n "$api_port" ] || api_port=$(dm_free_port)
+	[ -n "$ceiling" ] && extra+=" phones_ceiling_dbfs = $ceiling;"
+	[ -n "$sidetone" ] && extra+=" sidetone_db = $sidetone;"
+	mkdir -p "$dir"
+	local role
+	DM_TOKENS=$dir/$name.tokens
+	(
+		umask 077
+		printf '# written by %s (tests/integration/lib.sh dm_make_ctl_conf)\n' \
+			"$DM_TEST_NAME" >"$DM_TOKENS"
+		for role in technician fr es en delegate; do
+			DM_TOK[$role]=$(dm_token)
+			if [ "$role" = technician ] || [ "$role" = delegate ]; then
+				printf '%s %s\n' "$role" "${DM_TOK[$role]}"
+			else
+				printf 'booth:%s %s   # the %s booth\n' "$role" "${DM_TOK[$role]}" "$role"
+			fi
+			printf '%s\n' "${DM_TOK[$role]}" >"$dir/$name-$role.token"
+		done >>"$DM_TOKENS"
+	)
+	# the subshell's assignments are lost: read the tokens back
+	for role in technician fr es en delegate; do
+		DM_TOK[$role]=$(cat "$dir/$name-$role.token")
+		DM_TOKF[$role]=$dir/$name-$role.token
+	done
+	cat >"$dir/$name.conf" <<EOC
+# written by $DM_TEST_NAME (tests/integration/lib.sh dm_make_ctl_conf)
+conference = { id = "$id"; name = "dragoman $DM_TEST_NAME"; secret_file = "$secret"; profile = "lan";
+  interlock = "$interlock";$extra };
+jack = { client_name = "$client"; };
+network = { interface = "127.0.0.1"; ttl = 1; };
+floor = { name = "Floor"; group = "$base.0"; port = $port; };
+channels = (
+  { id = "en"; name = "English"; group = "$base.1"; port = $port; fallback = "$en_fallback"; },
+  { id = "fr"; name = "Français"; group = "$base.2"; port = $port; fallback = "$fr_fallback"; },
+  { id = "es"; name = "Español"; group = "$base.3"; port = $port; fallback = "$es_fallback"; }
+);
+booths = (
+  { id = "fr"; consoles = ( { id = "fr-1"; a = "fr"; live = true; }, { id = "fr-2"; a = "fr"; } ); },
+  { id = "es"; consoles = ( { id = "es-1"; a = "es"; b = "en"; live = true; } ); },
+  { id = "en"; consoles = ( { id = "en-1"; a = "en"; live = $en_live; } ); }
+);
+control = { listen = "127.0.0.1:$api_port"; tokens_file = "$name.tokens"; };
+EOC
+	if [ ! -e "$dir/$secret" ]; then
+		local rc=0
+		"$DRAGOMAND" --keygen "$dir/$secret" >"$dir/keygen.out" 2>&1 || rc=$?
+		[ "$rc" -eq 0 ] || dm_die "dragomand --keygen $dir/$secret failed (exit $rc)"
+	fi
+	local rc=0
+	"$DRAGOMAND" --config "$dir/$name.conf" --check >"$dir/check.out" 2>&1 || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		dm_tail "$dir/check.out"
+		dm_die "dragomand --check rejects the control test config $dir/$name.conf (exit $rc)"
+	fi
+	DM_CONF=$dir/$name.conf
+	DM_API=http://127.0.0.1:$api_port
+}
+
+# dm_api METHOD PATH [TOKEN [BODY]]: one request with curl (TOKEN empty: no
+# Authorization header; BODY given, even empty: sent as JSON, @FILE for a
+# file's content). Sets DM_API_STATUS (000: no answer), DM_API_BODY and
+# DM_API_HEADERS (files). Call it directly, not in $(...).
+dm_api() {
+	local method=$1 path=$2 tok=${3:-}
+	DM_API_N=$((DM_API_N + 1))
+	DM_API_BODY=$DM_TMP/api-$DM_API_N.body
+	DM_API_HEADERS=$DM_TMP/api-$DM_API_N.headers
+	local args=(-sS -o "$DM_API_BODY" -D "$DM_API_HEADERS" -w '%{http_code}' -X "$method"
+		--max-time 10)
+	[ -n "$tok" ] && args+=(-H "Authorization: Bearer $tok")
+	[ $# -ge 4 ] && args+=(-H 'Content-Type: application/json' --data-binary "$4")
+	DM_API_STATUS=$(curl "${args[@]}" "$DM_API$path" 2>>"$DM_TMP/curl.err") || true
+	[ -n "$DM_API_STATUS" ] || DM_API_STATUS=000
+	touch "$DM_API_BODY"
+}
+
+# dm_check_api DESC STATUS METHOD PATH [TOKEN [BODY]]: the request is answered
+# STATUS; the answer is printed either way.
+dm_check_api() {
+	local desc=$1 want=$2
+	shift 2
+	dm_api "$@"
+	dm_say "$1 $2 -> $DM_API_STATUS $(head -c 300 "$DM_API_BODY")"
+	dm_check_str "$desc: HTTP status" "$DM_API_STATUS" = "$want"
+}
+
+# dm_api_wait TIMEOUT_S: waits until GET /api/v1/state answers 200.
+dm_api_wait() {
+	local t=$1 i=0
+	while :; do
+		dm_api GET /api/v1/state "${DM_TOK[technician]}"
+		[ "$DM_API_STATUS" = 200 ] && return 0
+		[ "$i" -ge $((t * 10)) ] && dm_die "control API $DM_API: no 200 within $t s (last $DM_API_STATUS)"
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# dm_jget FILE EXPR: a Python expression over the JSON document j of FILE,
+# printed as JSON (strings bare); by_id(list, id) finds a member. Empty output
+# when the file is not JSON or the expression fails.
+# e.g. dm_jget "$DM_API_BODY" 'by_id(j["consoles"], "fr-2")["mic"]' -> true
+dm_jget() {
+	"$DM_PYTHON" - "$1" "$2" <<'EOPY' 2>/dev/null || true
+import json, sys
+def by_id(lst, i):
+    return next((x for x in lst if x.get("id") == i), None)
+j = json.load(open(sys.argv[1]))
+v = eval(sys.argv[2], {"j": j, "by_id": by_id})
+print(v if isinstance(v, str) else json.dumps(v))
+EOPY
+}
+
+# dm_state FIELD_EXPR: dm_jget of a fresh GET /api/v1/state (technician).
+dm_state() {
+	dm_api GET /api/v1/state "${DM_TOK[technician]}"
+	dm_jget "$DM_API_BODY" "$1"
+}
+
+# dm_events_start NAME [TOKEN]: follows GET /api/v1/events with curl -N into
+# $DM_TMP/events-NAME.txt until the end of the test; waits for the
+# subscription's first bytes. Sets DM_EVENTS_PID.
+dm_events_start() {
+	local name=$1 tok=${2:-${DM_TOK[technician]}} i=0
+	dm_bg "events-$name" curl -sN -H "Authorization: Bearer $tok" "$DM_API/api/v1/events"
+	DM_EVENTS_PID=$DM_BG_PID
+	while ! grep -q subscribed "$DM_TMP/events-$name.out" 2>/dev/null; do
+		[ "$i" -ge 50 ] && dm_die "event stream $name: not subscribed within 5 s"
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# dm_events_count NAME PYEXPR: how many events e (the JSON of each `data:`
+# line) of the stream NAME satisfy PYEXPR, e.g. 'e["type"] == "call"'.
+dm_events_count() {
+	"$DM_PYTHON" - "$DM_TMP/events-$1.out" "$2" <<'EOPY' 2>/dev/null || echo 0
+import json, sys
+n = 0
+for line in open(sys.argv[1], errors="replace"):
+    if line.startswith("data: "):
+        try:
+            e = json.loads(line[6:])
+        except ValueError:
+            continue
+        try:
+            if eval(sys.argv[2], {"e": e}):
+                n += 1
+        except Exception:
+            pass
+print(n)
+EOPY
+}
+
+# dm_events_wait NAME PYEXPR TIMEOUT_S: waits for one such event; 1 if none came.
+dm_events_wait() {
+	local i=0
+	while [ "$(dm_events_count "$1" "$2")" -lt 1 ]; do
+		[ "$i" -ge $(($3 * 10)) ] && return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# dm_rec_programs TAG SECONDS CH...: records dragoman:<CH>.program of each CH
+# at once (24-bit) and splits them into $DM_TMP/TAG-<CH>.wav.
+dm_rec_programs() {
+	local tag=$1 d=$2 ports=() ch i=1
+	shift 2
+	for ch in "$@"; do
+		ports+=("${DM_CLIENT:-dragoman}:$ch.program")
+	done
+	jack_rec -b 24 -f "$DM_TMP/$tag.wav" -d "$d" "${ports[@]}" >"$DM_TMP/$tag.wav.log" 2>&1 ||
+		dm_fail "jack_rec ${ports[*]} failed"
+	for ch in "$@"; do
+		dm_wav_channel "$DM_TMP/$tag.wav" "$i" "$DM_TMP/$tag-$ch.wav"
+		i=$((i + 1))
+	done
+}
+
+# ---------------------------------------------------------------- RTP flow (recording, issue 4)
+# A watcher of one channel's RTP packets on the wire, to know exactly how long
+# the engine streamed: it joins GROUP:PORT on loopback before the engine
+# starts and ends by itself once packets stopped for IDLE_S (or after MAX_S).
+# Its JSON line: packets (received), sent (the sequence-number span, first to
+# last, wraps unfolded: what the engine sent meanwhile), first_seq, t_first,
+# t_last (CLOCK_REALTIME seconds at reception), ssrcs (distinct SSRCs).
+# shellcheck disable=SC2016 # Python source, not shell
+DM_RTP_WATCH_PY='
+import json, socket, sys, time
+group, port, iface = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+idle, max_s = float(sys.argv[4]), float(sys.argv[5])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+s.bind((group, port))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+             socket.inet_aton(group) + socket.inet_aton(iface))
+print("ready", flush=True)
+n = 0
+ext = first_ext = first_seq = prev = t_first = t_last = None
+ssrcs = set()
+deadline = time.monotonic() + max_s
+while True:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        break
+    s.settimeout(min(left, idle) if n else left)
+    try:
+        b = s.recv(65536)
+    except socket.timeout:
+        if n:
+            break
+        continue
+    t = time.time()
+    if len(b) < 12 or b[0] >> 6 != 2:
+        continue
+    seq = b[2] << 8 | b[3]
+    ssrcs.add(int.from_bytes(b[8:12], "big"))
+    if prev is None:
+        ext = first_ext = first_seq = seq
+        t_first = t
+    else:
+        d = (seq - prev) & 0xFFFF
+        if d < 0x8000:
+            ext += d
+    prev = seq
+    n += 1
+    t_last = t
+print(json.dumps({"packets": n, "sent": (ext - first_ext + 1) if n else 0,
+                  "first_seq": first_seq, "t_first": t_first, "t_last": t_last,
+                  "ssrcs": len(ssrcs)}, separators=(",", ":")), flush=True)
+'
+
+# dm_rtp_watch_start NAME GROUP [PORT [IDLE_S [MAX_S]]]: starts a watcher
+# (defaults: $DM_PORT, 1 s, 120 s) and waits until it has joined. Sets
+# DM_RTP_PID.
+dm_rtp_watch_start() {
+	local name=$1 group=$2 port=${3:-$DM_PORT} idle=${4:-1} max=${5:-120} i=0
+	dm_bg "rtp-$name" "$DM_PYTHON" -c "$DM_RTP_WATCH_PY" "$group" "$port" 127.0.0.1 \
+		"$idle" "$max"
+	DM_RTP_PID=$DM_BG_PID
+	while ! grep -qx ready "$DM_TMP/rtp-$name.out" 2>/dev/null; do
+		if ! dm_alive "$DM_RTP_PID" || [ "$i" -ge 50 ]; then
+			dm_tail "$DM_TMP/rtp-$name.err"
+			dm_die "RTP watcher $name on $group:$port did not start"
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# dm_rtp_watch_wait NAME PID TIMEOUT_S: waits for the watcher's end; its JSON
+# is then in $DM_TMP/rtp-NAME.json (read it with dm_json).
+dm_rtp_watch_wait() {
+	local name=$1 pid=$2 t=$3
+	if ! dm_wait_pid_exit "$pid" "$t"; then
+		dm_fail "RTP watcher $name still running after $t s"
+		dm_stop "$pid" 3
+	fi
+	wait "$pid" 2>/dev/null || true
+	grep '^{' "$DM_TMP/rtp-$name.out" | tail -n 1 >"$DM_TMP/rtp-$name.json" || true
+	if [ -s "$DM_TMP/rtp-$name.json" ]; then
+		dm_say "RTP watcher $name: $(cat "$DM_TMP/rtp-$name.json")"
+	else
+		dm_fail "RTP watcher $name printed nothing"
+		dm_tail "$DM_TMP/rtp-$name.err"
+	fi
+}
