@@ -266,6 +266,12 @@ int main(int argc, char **argv)
 			(json_int_t)st.decoded_frames, "ssrc_changes", (json_int_t)st.ssrc_changes,
 			"ssrc", (json_int_t)st.ssrc, "roc", (json_int_t)st.roc, "switch_ms",
 			st.switch_ms, "buffer_ms", "mean", mean, "max", max);
+		if (o) {
+			json_object_set_new(o, "foreign_rtcp",
+					    json_integer((json_int_t)st.foreign_rtcp));
+			json_object_set_new(o, "reports_sent",
+					    json_integer((json_int_t)st.reports_sent));
+		}
 		char *text = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
 		if (text)
 			puts(text);
