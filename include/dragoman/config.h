@@ -30,6 +30,8 @@
 #include "dragoman/profile.h"
 #include "dragoman/srtp.h"
 
+/* alarms.silence_s: belongs in defaults.h with the others */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -90,6 +92,8 @@ struct dm_conference_conf {
 	char tokens_file[4096];	  /* control.tokens_file resolved, "" = none */
 	char recording_dir[4096]; /* recording.dir resolved, "" = no recording */
 	int recording_rotate_s;	  /* recording.rotate_s, 60..86400; 0 = every hour */
+	int alarm_silence_s;	  /* alarms.silence_s, 1..3600, default 10: a live mic silent longer
+				   * raises a silence alarm */
 };
 
 /* Called once per problem found while loading: file is the config path (or the

@@ -25,7 +25,8 @@
 #define DM_VOLUME_MIN_DB (-40.0) /* a console's headphone volume */
 #define DM_VOLUME_MAX_DB 6.0
 #define DM_DEFAULT_CONTROL_LISTEN "127.0.0.1:8470" /* loopback unless configured */
-#define DM_CONTROL_EVENTS 1024			   /* events kept for SSE subscribers */
+#define DM_DEFAULT_ALARM_SILENCE_S 10 /* alarms.silence_s: a live mic silent this long */
+#define DM_CONTROL_EVENTS 1024	      /* events kept for SSE subscribers */
 
 #define DM_FLOOR_ID "floor" /* channel 0, everywhere */
 #define DM_DEFAULT_FLOOR_NAME "Floor"

@@ -6,16 +6,19 @@
  * raises and clears alarms and reports every change through a callback, to be
  * sent as an event with its time.
  *
- * | kind            | scope   | raised when                         | cleared when |
- * |-----------------|---------|-------------------------------------|-----------------------------------|
- * | SILENCE         | console | live and mic silent > silence_s     | heard again, or no longer
- * live    | | CLIP            | channel | its clip counter went up            | no new clip for 2 s
- * | | XRUN            | engine  | the xrun counter went up            | no new xrun for 5 s | |
- * ENCODER_BEHIND  | channel | its overflow counter went up        | no new overflow for 5 s | |
- * LISTENER_LOSS   | channel | a listener reports loss > 5 %       | none has, for 10 s | |
- * JACK_LOST       | engine  | jack_connected is false             | it is true again | | DISK |
- * engine  | disk_error is true (full, or a write| it is false (a write succeeded)   | | |         |
- * failed)                             |                                   |
+ * SILENCE (per console): raised when it is live and its mic has been silent
+ *   longer than silence_s; cleared when it is heard again or no longer live.
+ * CLIP (per channel): raised when its clip counter went up; cleared after 2 s
+ *   without a new clip.
+ * XRUN (engine): raised when the xrun counter went up; cleared after 5 s
+ *   without a new one.
+ * ENCODER_BEHIND (per channel): raised when its overflow counter went up;
+ *   cleared after 5 s without a new overflow.
+ * LISTENER_LOSS (per channel): raised when a listener reports loss > 5 %;
+ *   cleared when none has for 10 s.
+ * JACK_LOST (engine): raised while jack_connected is false.
+ * DISK (engine): raised while disk_error is true (full, or a write failed);
+ *   cleared when a write succeeded.
  *
  * Counters are cumulative since dm_alarms_new (they start at 0); a counter that
  * goes down is taken as restarted from 0 (what it reads now is new).
@@ -40,7 +43,6 @@ enum dm_alarm_kind {
 };
 #define DM_ALARM_KINDS 7
 
-#define DM_ALARM_DEFAULT_SILENCE_S 10.0 /* alarms.silence_s */
 #define DM_ALARM_CLIP_HOLD_S 2.0
 #define DM_ALARM_XRUN_HOLD_S 5.0
 #define DM_ALARM_ENCODER_HOLD_S 5.0

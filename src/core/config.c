@@ -630,6 +630,27 @@ static void load_recording(struct loader *ld, config_setting_t *root)
 	}
 }
 
+static void load_alarms(struct loader *ld, config_setting_t *root)
+{
+	static const char *const known[] = {"silence_s", NULL};
+	struct dm_conference_conf *c = &ld->cfg->conf;
+	struct where w = {.what = "alarms"};
+	const config_setting_t *at = NULL;
+	long long n;
+
+	c->alarm_silence_s = DM_DEFAULT_ALARM_SILENCE_S;
+	w.group = section(ld, root, "alarms", CONFIG_TYPE_GROUP, false);
+	if (!w.group)
+		return;
+	check_unknown(ld, &w, known);
+	if (field_int(ld, &w, "silence_s", false, &n, &at) == FIELD_OK) {
+		if (n < 1 || n > 3600)
+			report(ld, at, "%s: silence_s %lld is out of range 1..3600", w.what, n);
+		else
+			c->alarm_silence_s = (int)n;
+	}
+}
+
 /* The floor (index 0) and the channels (1..N) share everything but the id. */
 static void load_channel(struct loader *ld, config_setting_t *s, size_t index)
 {
@@ -1029,9 +1050,9 @@ static int list_length(config_setting_t *list)
 
 static void load_all(struct loader *ld, config_setting_t *root, bool want_secret)
 {
-	static const char *const known[] = {"conference", "jack",      "network",
-					    "control",	  "recording", "floor",
-					    "channels",	  "booths",    NULL};
+	static const char *const known[] = {"conference", "jack",   "network", "control",
+					    "recording",  "alarms", "floor",   "channels",
+					    "booths",	  NULL};
 	struct dm_config *cfg = ld->cfg;
 	struct where w = {.group = root};
 
@@ -1041,6 +1062,7 @@ static void load_all(struct loader *ld, config_setting_t *root, bool want_secret
 	load_network(ld, root);
 	load_control(ld, root);
 	load_recording(ld, root);
+	load_alarms(ld, root);
 
 	config_setting_t *floor = section(ld, root, "floor", CONFIG_TYPE_GROUP, true);
 	config_setting_t *channels = section(ld, root, "channels", CONFIG_TYPE_LIST, false);

@@ -48,7 +48,7 @@ struct dm_engine {
 	/* Routes replaced but perhaps still read by the callback (playing or
 	 * fading from them): freed by the control loop once it has let go. */
 	pthread_mutex_t retire_lock;
-	struct dm_route **retired;
+	struct retired *retired;
 	size_t n_retired, cap_retired;
 	struct dm_jackio *jack;
 	struct worker *workers;
@@ -98,6 +98,12 @@ static void api_error(void *user, const char *file, int line, const char *msg)
 	dm_log(DM_LOG_ERROR, "%s:%d: %s", file, line, msg);
 }
 
+/* A route replaced at a moment the callback counted `periods` periods. */
+struct retired {
+	struct dm_route *route;
+	uint64_t periods;
+};
+
 /* Called by the control state, with its lock held, for every new route. */
 static void publish_route(void *user, struct dm_route *route)
 {
@@ -105,7 +111,7 @@ static void publish_route(void *user, struct dm_route *route)
 	pthread_mutex_lock(&e->retire_lock);
 	if (e->n_retired == e->cap_retired) {
 		size_t cap = e->cap_retired ? 2 * e->cap_retired : 16;
-		struct dm_route **n = realloc(e->retired, cap * sizeof *n);
+		struct retired *n = realloc(e->retired, cap * sizeof *n);
 		if (!n) {
 			/* Cannot keep the old one safely: keep playing it. */
 			pthread_mutex_unlock(&e->retire_lock);
@@ -116,24 +122,37 @@ static void publish_route(void *user, struct dm_route *route)
 		e->retired = n;
 		e->cap_retired = cap;
 	}
-	if (e->route)
-		e->retired[e->n_retired++] = e->route;
+	if (e->route) {
+		struct dm_jackio_stats js = {0};
+		if (e->jack)
+			dm_jackio_get_stats(e->jack, &js);
+		e->retired[e->n_retired++] = (struct retired){e->route, js.periods};
+	}
 	e->route = route;
 	if (e->jack)
 		dm_jackio_set_route(e->jack, route);
 	pthread_mutex_unlock(&e->retire_lock);
 }
 
+/* A callback may have loaded the old pointer just before the swap and not
+ * yet made it its own (so dm_jackio_route_in_use cannot see it): a route is
+ * freed only once two more periods have run since it was replaced, or no
+ * callback can run at all. */
 static void free_retired(struct dm_engine *e, bool all)
 {
 	pthread_mutex_lock(&e->retire_lock);
+	struct dm_jackio_stats js = {0};
+	if (e->jack)
+		dm_jackio_get_stats(e->jack, &js);
 	size_t keep = 0;
 	for (size_t i = 0; i < e->n_retired; i++) {
-		struct dm_route *r = e->retired[i];
-		if (!all && e->jack && dm_jackio_route_in_use(e->jack, r))
-			e->retired[keep++] = r;
+		struct retired *r = &e->retired[i];
+		bool busy = e->jack && (dm_jackio_route_in_use(e->jack, r->route) ||
+					(js.connected && js.periods < r->periods + 2));
+		if (!all && busy)
+			e->retired[keep++] = *r;
 		else
-			dm_route_free(r);
+			dm_route_free(r->route);
 	}
 	e->n_retired = keep;
 	pthread_mutex_unlock(&e->retire_lock);

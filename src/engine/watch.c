@@ -102,7 +102,7 @@ int dm_watch_new(const struct dm_config *cfg, const uint8_t *secret,
 			goto fail;
 	}
 	rc = dm_alarms_new(w->n_channels, chan_ids, w->n_consoles, con_ids,
-			   DM_ALARM_DEFAULT_SILENCE_S, &w->alarms);
+			   (double)dm_config_conference(cfg)->alarm_silence_s, &w->alarms);
 	if (rc < 0)
 		goto fail;
 	rc = dm_listeners_new(cfg, secret, NULL, &w->listeners);

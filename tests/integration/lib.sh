@@ -699,6 +699,7 @@ dm_token() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
 # DM_CONF, DM_API (the base URL), DM_TOKENS (the tokens file),
 # DM_TOK[technician|fr|es|en|delegate] (the tokens) and DM_TOKF[...] (their
 # one-line files, mode 0600).
+# shellcheck disable=SC2034 # DM_TOKF is for the scripts that source this file
 declare -A DM_TOK DM_TOKF
 dm_make_ctl_conf() {
 	local dir=$1
@@ -841,6 +842,7 @@ dm_state() {
 dm_events_start() {
 	local name=$1 tok=${2:-${DM_TOK[technician]}} i=0
 	dm_bg "events-$name" curl -sN -H "Authorization: Bearer $tok" "$DM_API/api/v1/events"
+	# shellcheck disable=SC2034 # for the scripts that source this file
 	DM_EVENTS_PID=$DM_BG_PID
 	while ! grep -q subscribed "$DM_TMP/events-$name.out" 2>/dev/null; do
 		[ "$i" -ge 50 ] && dm_die "event stream $name: not subscribed within 5 s"

@@ -1,6 +1,7 @@
 /* dm-wav-tone: measures a recorded test tone, for the integration tests.
  *
  *   dm-wav-tone FILE [--skip SECONDS] [--length SECONDS] [--freqs 300,500,...]
+ *               [--segments HOP_MS] [--max-step]
  *
  * Prints one JSON line:
  *   duration_s        length of the whole file
@@ -27,6 +28,10 @@
  *                     silence (window rms under -50 dBFS) or -1 for unclear (a mix);
  *                     runs of one class as [class, start_s, end_s] in file time, a
  *                     window standing for HOP_MS around its centre
+ *   max_step / max_step_at_s   with --max-step: the largest |x[i] - x[i-1]| of the
+ *                     analysed part (mono) and the file time of x[i]: a click at a switch
+ *                     shows as a step larger than the signals' own (a sine of amplitude
+ *                     A and frequency f never steps more than 2 pi f A / rate)
  *
  * Spectral estimates are Goertzel powers over 100 ms Hann-windowed blocks,
  * summed over the blocks (10 Hz resolution, tolerant of a slightly drifting
@@ -142,7 +147,7 @@ static void print_segments(const float *x, size_t n, double rate, sf_count_t fir
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: dm-wav-tone FILE [--skip SECONDS] [--length SECONDS] "
-		   "[--freqs F1,F2,...] [--segments HOP_MS]\n");
+		   "[--freqs F1,F2,...] [--segments HOP_MS] [--max-step]\n");
 }
 
 int main(int argc, char **argv)
@@ -151,7 +156,7 @@ int main(int argc, char **argv)
 	double skip = 0.0, length = 0.0, seg_hop_ms = 0.0;
 	double freqs[MAX_FREQS];
 	size_t nfreqs = 0;
-	bool scan = true;
+	bool scan = true, max_step = false;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -180,6 +185,8 @@ int main(int argc, char **argv)
 					argv[i]);
 				return 2;
 			}
+		} else if (!strcmp(a, "--max-step")) {
+			max_step = true;
 		} else if (!strcmp(a, "--freqs") && i + 1 < argc) {
 			char *s = argv[++i];
 			scan = false;
@@ -376,6 +383,19 @@ int main(int argc, char **argv)
 			printf("%s\"%g\":%.2f", k ? "," : "", freqs[k], to_db(amp));
 		}
 		printf("}");
+	}
+	if (max_step) {
+		double step = 0.0;
+		sf_count_t at = 0;
+		for (sf_count_t i = 1; i < n; i++) {
+			double d = fabs((double)mono[i] - (double)mono[i - 1]);
+			if (d > step) {
+				step = d;
+				at = i;
+			}
+		}
+		printf(",\"max_step\":%.6f,\"max_step_at_s\":%.5f", step,
+		       (double)(first + at) / rate);
 	}
 	if (seg_hop_ms > 0.0)
 		print_segments(mono, (size_t)n, rate, first, seg_hop_ms, freqs, nfreqs);

@@ -296,6 +296,7 @@ static void config_defaults(void **state)
 	assert_string_equal(c->control_addr, "127.0.0.1");
 	assert_int_equal(c->control_port, 8470);
 	assert_string_equal(c->tokens_file, "");
+	assert_int_equal(c->alarm_silence_s, 10);
 	assert_int_equal(dm_config_channel_count(cfg), 1);
 	assert_string_equal(dm_config_channel(cfg, 0)->name, "Floor");
 	assert_string_equal(dm_config_channel(cfg, 0)->language, "und");
@@ -393,6 +394,34 @@ static void config_accepted_values(void **state)
 			dump_got();
 			fail_msg("refused: %s", conf[i]);
 		}
+		dm_config_free(cfg);
+	}
+}
+
+/* alarms.silence_s: the limits are accepted, and the value reaches the conference. */
+static void config_alarms(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		int want;
+	} ok[] = {{"alarms = { silence_s = 3; };", 3},
+		  {"alarms = { silence_s = 1; };", 1},
+		  {"alarms = { silence_s = 3600; };", 3600},
+		  {"alarms = { };", 10}};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		char text[512];
+		snprintf(text, sizeof text,
+			 "conference = { id = \"a\"; secret_file = \"k\"; };\n"
+			 "floor = { group = \"239.0.0.1\"; port = 5004; };\n%s\n",
+			 ok[i].text);
+		struct dm_config *cfg = NULL;
+		int rc = load(write_file("alarms.conf", text, 0644), false, &cfg);
+		if (rc != 0) {
+			dump_got();
+			fail_msg("refused: %s", ok[i].text);
+		}
+		assert_int_equal(dm_config_conference(cfg)->alarm_silence_s, ok[i].want);
 		dm_config_free(cfg);
 	}
 }
@@ -618,6 +647,16 @@ static const struct bad_case bad[] = {
 	 "control: 'listen' must be a string", 1},
 	{"empty tokens_file", CONF FLOOR "control = {\n tokens_file = \"\"; };\n", 4,
 	 "control: 'tokens_file' is empty", 1},
+	/* alarms */
+	{"alarms not a group", CONF FLOOR "alarms = 10;\n", 3, "'alarms' must be a group", 1},
+	{"silence_s 0", CONF FLOOR "alarms = {\n silence_s = 0; };\n", 4,
+	 "alarms: silence_s 0 is out of range 1..3600", 1},
+	{"silence_s too long", CONF FLOOR "alarms = {\n silence_s = 3601; };\n", 4,
+	 "alarms: silence_s 3601 is out of range 1..3600", 1},
+	{"silence_s a string", CONF FLOOR "alarms = {\n silence_s = \"10\"; };\n", 4,
+	 "alarms: 'silence_s' must be an integer", 1},
+	{"unknown alarms setting", CONF FLOOR "alarms = {\n silence = 10; };\n", 4,
+	 "alarms: unknown setting 'silence'", 1},
 	/* addresses and ports */
 	{"same group and port",
 	 CONF FLOOR "channels = (\n" EN
@@ -1047,6 +1086,7 @@ int main(void)
 		cmocka_unit_test(config_defaults),
 		cmocka_unit_test(config_all_fields),
 		cmocka_unit_test(config_accepted_values),
+		cmocka_unit_test(config_alarms),
 		cmocka_unit_test(config_find_channel),
 		cmocka_unit_test(config_null_args),
 		cmocka_unit_test(config_each_problem),
