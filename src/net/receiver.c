@@ -32,8 +32,9 @@ struct stream {
 	uint32_t ssrc;
 	struct dm_srtp *srtp;
 	bool in_use;
-	bool roc_known; /* an RTP packet authenticated: the ROC is set */
-	bool live;	/* its send time showed it is live, not a recording */
+	bool roc_known;	    /* an RTP packet authenticated: the ROC is set */
+	bool live;	    /* its send time showed it is live, not a recording */
+	uint64_t start_ntp; /* the send time that showed it */
 	bool has_sr;
 	uint32_t sr_packets; /* packet count of its latest sender report */
 	uint64_t failed_us;  /* last failed ROC search, to not repeat it per packet */
@@ -77,8 +78,9 @@ struct dm_receiver {
 	int fd_rtp, fd_rtcp;
 
 	struct stream streams[MAX_STREAMS];
-	int current;	    /* index into streams, -1: none */
-	double ssrc_tokens; /* rate limit of key derivations */
+	int current;		/* index into streams, -1: none */
+	uint64_t cur_start_ntp; /* send time of the current stream when shown live */
+	double ssrc_tokens;	/* rate limit of key derivations */
 	uint64_t tokens_us;
 
 	struct dm_jitter *jitter;
@@ -601,7 +603,15 @@ static void on_rtp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t now
 			inc(&r->stale);
 			return;
 		}
+		/* A stream that replaces the one we play (a restart, a rotation)
+		 * started after it: one that claims an earlier time is a recording
+		 * of a run before it, however recent, whatever the clocks' skew. */
+		if (r->current >= 0 && &r->streams[r->current] != s && sent <= r->cur_start_ntp) {
+			inc(&r->stale);
+			return;
+		}
 		s->live = true;
+		s->start_ntp = sent;
 	}
 	s->last_us = now;
 	struct dm_rtp_header h;
@@ -616,6 +626,7 @@ static void on_rtp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t now
 		if (r->current >= 0)
 			inc(&r->ssrc_changes);
 		r->current = idx;
+		r->cur_start_ntp = s->start_ntp;
 		dm_jitter_reset(r->jitter);
 		opus_decoder_ctl(r->dec, OPUS_RESET_STATE);
 		if (r->playout)
