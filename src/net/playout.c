@@ -324,9 +324,13 @@ static void control(struct dm_playout *p, double level, size_t n)
 	set_ratio(p, dev);
 }
 
-static void grow_target(struct dm_playout *p, size_t n)
+/* Grows the cushion by what was missing (at least 0.5 ms): the evidence says
+ * how much more it needs. A whole period more each time would be latency
+ * kept for good (the decay is slow); the price is that a slow clock's drift
+ * may take an underrun or two more to learn. */
+static void grow_target(struct dm_playout *p, size_t missing)
 {
-	double step = (double)n > p->rate / 1000.0 ? (double)n : p->rate / 1000.0;
+	double step = (double)missing > p->rate / 2000.0 ? (double)missing : p->rate / 2000.0;
 
 	p->target += step;
 	if (p->target > p->max_samples)
@@ -414,7 +418,7 @@ void dm_playout_pull(struct dm_playout *p, float *out, size_t n)
 	if (got < n) {
 		memset(out + got, 0, (n - got) * sizeof(float));
 		atomic_fetch_add_explicit(&p->underruns, 1, memory_order_relaxed);
-		grow_target(p, n);
+		grow_target(p, n - got);
 		p->state = PRIMING;
 		p->window = 0;
 		p->window_min = INFINITY;

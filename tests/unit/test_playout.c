@@ -264,7 +264,9 @@ static void playout_drift_slow(void **state)
 	(void)state;
 	run_drift(0.995, 60.0, 40.0, &mean, &late, &st);
 	assert_int_equal(late, 0);
-	assert_true(st.underruns <= 3);
+	/* The cushion grows by what was missing, not by a period: one more
+	 * underrun or two while it learns, for less latency kept. */
+	assert_true(st.underruns <= 5);
 	assert_true(st.ratio > 1.0 + 0.004);
 	assert_true(mean > st.target_ms - 5.0);
 }
@@ -292,7 +294,8 @@ static void playout_drift_converges(void **state)
 }
 
 /* The producer stalls for 20 ms (a network gap): the device underruns once,
- * the target grows by a step, and playback resumes after re-priming. */
+ * the target grows by what was missing (at least 0.5 ms), and playback
+ * resumes after re-priming. */
 static void playout_gap(void **state)
 {
 	struct sim s;
@@ -312,7 +315,7 @@ static void playout_gap(void **state)
 	print_message("gap: underruns %llu, target %.2f ms\n", (unsigned long long)st.underruns,
 		      st.target_ms);
 	assert_true(st.underruns >= 1 && st.underruns <= 2);
-	assert_true(st.target_ms >= 8.0 + 128.0 * 1000.0 / RATE - 1e-9);
+	assert_true(st.target_ms >= 8.0 + 0.5 - 1e-9);
 	assert_true(st.target_ms <= 100.0);
 	assert_int_equal(silent_after, 0); /* playing again */
 	dm_playout_free(s.p);
