@@ -2,6 +2,8 @@
  * libcurl, JSON through jansson; the server decides everything, this only
  * builds requests and shows answers. */
 #include <curl/curl.h>
+
+#include "token.h"
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -15,7 +17,7 @@
 
 #define PROG "dragomanctl"
 #define DEFAULT_URL "http://127.0.0.1:8470"
-#define TOKEN_MAX 512
+#define TOKEN_MAX DM_CLIENT_TOKEN_MAX
 #define REPLY_MAX (4 * 1024 * 1024)
 #define RECONNECT_S 2
 
@@ -54,39 +56,6 @@ static int usage_error(const char *fmt, const char *arg)
 }
 
 /* ------------------------------------------------------------------ token */
-
-static int read_token(const char *path, char *tok, size_t cap)
-{
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		fprintf(stderr, PROG ": cannot read the token file %s: %s\n", path,
-			strerror(errno));
-		return -1;
-	}
-	struct stat st;
-	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
-		fprintf(stderr, PROG ": warning: %s is accessible by group or others\n", path);
-	char line[TOKEN_MAX + 64];
-	bool got = fgets(line, sizeof line, f) != NULL;
-	fclose(f);
-	if (!got) {
-		fprintf(stderr, PROG ": the token file %s is empty\n", path);
-		return -1;
-	}
-	char *s = line;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	size_t n = strlen(s);
-	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	if (n == 0 || n >= cap || memchr(s, ' ', n) || memchr(s, '\t', n)) {
-		fprintf(stderr, PROG ": the first line of %s is not a token\n", path);
-		return -1;
-	}
-	memcpy(tok, s, n);
-	tok[n] = '\0';
-	return 0;
-}
 
 /* ------------------------------------------------------------------- HTTP */
 
@@ -664,22 +633,10 @@ int main(int argc, char **argv)
 	url[n] = '\0';
 	c.url = url;
 
-	char home_file[4096];
-	if (!token_file)
-		token_file = getenv("DRAGOMAN_TOKEN_FILE");
-	if (!token_file || !*token_file) {
-		const char *home = getenv("HOME");
-		if (!home || !*home) {
-			fprintf(stderr,
-				PROG ": no --token-file, no $DRAGOMAN_TOKEN_FILE, no $HOME\n");
-			return 2;
-		}
-		snprintf(home_file, sizeof home_file, "%s/.config/dragoman/token", home);
-		token_file = home_file;
-	}
 	char token[TOKEN_MAX + 1];
-	if (read_token(token_file, token, sizeof token))
-		return 1;
+	int trc = dm_client_token(PROG, token_file, token, sizeof token);
+	if (trc)
+		return trc;
 	snprintf(c.auth, sizeof c.auth, "Authorization: Bearer %s", token);
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -12,6 +12,8 @@
 #include "dragoman/log.h"
 
 #include <curl/curl.h>
+
+#include "token.h"
 #include <curses.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +31,7 @@
 
 #define PROG "dragoman-monitor"
 #define DEFAULT_URL "http://127.0.0.1:8470"
-#define TOKEN_MAX 512
+#define TOKEN_MAX DM_CLIENT_TOKEN_MAX
 #define FRAME_MS 100  /* the screen is redrawn at least this often */
 #define MESSAGE_S 6.0 /* how long a message stays on the last line */
 #define STDERR_PIPE_SZ (1 << 20)
@@ -59,41 +61,6 @@ static void usage(FILE *f)
 	      "output; Enter again stops), s stop listening, f set the floor language,\n"
 	      "q quit.\n",
 	      f);
-}
-
-/* The first line of path, as dragomanctl reads it. */
-static int read_token(const char *path, char *tok, size_t cap)
-{
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		fprintf(stderr, PROG ": cannot read the token file %s: %s\n", path,
-			strerror(errno));
-		return -1;
-	}
-	struct stat st;
-	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
-		fprintf(stderr, PROG ": warning: %s is accessible by group or others\n", path);
-	char line[TOKEN_MAX + 64];
-	bool got = fgets(line, sizeof line, f) != NULL;
-	fclose(f);
-	if (!got) {
-		fprintf(stderr, PROG ": the token file %s is empty\n", path);
-		return -1;
-	}
-	char *s = line;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	size_t n = strlen(s);
-	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	if (n == 0 || n >= cap || memchr(s, ' ', n) || memchr(s, '\t', n)) {
-		fprintf(stderr, PROG ": the first line of %s is not a token\n", path);
-		return -1;
-	}
-	memcpy(tok, s, n);
-	tok[n] = '\0';
-	memset(line, 0, sizeof line);
-	return 0;
 }
 
 struct app {
@@ -408,22 +375,10 @@ int main(int argc, char **argv)
 	memcpy(url, url_arg, n);
 	url[n] = '\0';
 
-	char home_file[4096];
-	if (!token_file)
-		token_file = getenv("DRAGOMAN_TOKEN_FILE");
-	if (!token_file || !*token_file) {
-		const char *home = getenv("HOME");
-		if (!home || !*home) {
-			fprintf(stderr,
-				PROG ": no --token-file, no $DRAGOMAN_TOKEN_FILE, no $HOME\n");
-			return 2;
-		}
-		snprintf(home_file, sizeof home_file, "%s/.config/dragoman/token", home);
-		token_file = home_file;
-	}
 	char token[TOKEN_MAX + 1], auth[TOKEN_MAX + 32];
-	if (read_token(token_file, token, sizeof token))
-		return 1;
+	int trc = dm_client_token(PROG, token_file, token, sizeof token);
+	if (trc)
+		return trc;
 	snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
 	memset(token, 0, sizeof token);
 
