@@ -353,6 +353,18 @@ static char *view_listeners(void *user)
 	return dump(json_pack("{s:o,s:o}", "channels", chans, "listeners", all));
 }
 
+/* One meter's three levels as Prometheus samples. */
+static void put_levels(FILE *f, const char *metric, const char *label, const char *id,
+		       const struct dm_meter *m)
+{
+	static const char *const kinds[] = {"peak", "rms", "momentary_lufs"};
+	struct dm_meter_reading r;
+	dm_meter_read(m, &r);
+	double v[3] = {r.peak_dbfs, r.rms_dbfs, r.momentary_lufs};
+	for (int k = 0; k < 3; k++)
+		fprintf(f, "%s{%s=\"%s\",kind=\"%s\"} %.2f\n", metric, label, id, kinds[k], v[k]);
+}
+
 /* Prometheus text exposition format, version 0.0.4. */
 static char *view_metrics(void *user)
 {
@@ -362,29 +374,18 @@ static char *view_metrics(void *user)
 	FILE *f = open_memstream(&buf, &len);
 	if (!f)
 		return NULL;
-	static const char *const kinds[] = {"peak", "rms", "momentary_lufs"};
 	fputs("# HELP dragoman_level_dbfs Program level per channel.\n"
 	      "# TYPE dragoman_level_dbfs gauge\n",
 	      f);
-	for (size_t c = 0; c < w->n_channels; c++) {
-		struct dm_meter_reading r;
-		dm_meter_read(w->chan_meter[c], &r);
-		double v[3] = {r.peak_dbfs, r.rms_dbfs, r.momentary_lufs};
-		for (int k = 0; k < 3; k++)
-			fprintf(f, "dragoman_level_dbfs{channel=\"%s\",kind=\"%s\"} %.2f\n",
-				dm_config_channel(w->cfg, c)->id, kinds[k], v[k]);
-	}
+	for (size_t c = 0; c < w->n_channels; c++)
+		put_levels(f, "dragoman_level_dbfs", "channel", dm_config_channel(w->cfg, c)->id,
+			   w->chan_meter[c]);
 	fputs("# HELP dragoman_console_level_dbfs Mic level per console.\n"
 	      "# TYPE dragoman_console_level_dbfs gauge\n",
 	      f);
-	for (size_t i = 0; i < w->n_consoles; i++) {
-		struct dm_meter_reading r;
-		dm_meter_read(w->mic_meter[i], &r);
-		double v[3] = {r.peak_dbfs, r.rms_dbfs, r.momentary_lufs};
-		for (int k = 0; k < 3; k++)
-			fprintf(f, "dragoman_console_level_dbfs{console=\"%s\",kind=\"%s\"} %.2f\n",
-				dm_config_console(w->cfg, i)->id, kinds[k], v[k]);
-	}
+	for (size_t i = 0; i < w->n_consoles; i++)
+		put_levels(f, "dragoman_console_level_dbfs", "console",
+			   dm_config_console(w->cfg, i)->id, w->mic_meter[i]);
 	fputs("# HELP dragoman_listeners Listeners reporting in the last 30 s.\n"
 	      "# TYPE dragoman_listeners gauge\n",
 	      f);
