@@ -134,8 +134,10 @@ sleep 0.5
 awk '{ buf = buf $0 "\n" } $0 == "" { printf "%s", buf; buf = "" }' "$DM_TMP/events-load.out" \
 	>"$DM_TMP/events-load.snap"
 seen=$(grep -c '^data: ' "$DM_TMP/events-load.snap" || true)
-first_seen=$(grep '^id: ' "$DM_TMP/events-load.snap" | head -n 1 | awk '{print $2}')
-last_seen=$(grep '^id: ' "$DM_TMP/events-load.snap" | tail -n 1 | awk '{print $2}')
+# awk reads the file itself: a `grep | head` pipe dies of SIGPIPE under
+# pipefail once the stream is long (meter events come 10 times a second).
+first_seen=$(awk '/^id: / { print $2; exit }' "$DM_TMP/events-load.snap")
+last_seen=$(awk '/^id: / { v = $2 } END { print v }' "$DM_TMP/events-load.snap")
 dm_say "SSE client: $seen events, ids ${first_seen:-none}..${last_seen:-none}"
 dm_check "SSE client: events seen" "$seen" ">=" 100
 dm_check "SSE client: every event, no gap (count == last id - first id + 1)" "$seen" == \
