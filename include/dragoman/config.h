@@ -5,14 +5,16 @@
  * The file (configs/demo.conf is the reference): sections conference { id,
  * secret_file; name, profile, srtp, interlock, phones_ceiling_dbfs,
  * sidetone_db }, jack { client_name, server_name }, network { interface, ttl },
- * control { listen, tokens_file }, recording { dir; rotate_s }, floor { group, port; name, language
+ * control { listen, tokens_file, tls_cert, tls_key }, remote { state_file; listen, profile },
+ * recording { dir; rotate_s }, alarms { silence_s }, floor { group, port; name, language
  * }, channels ( { id, group, port; name, language, fallback }, ... ), booths ( { id; consoles ( {
  * id, a; b, live }, ... ) }, ... ). Only conference and floor are required; defaults are in
  * defaults.h (the floor's name defaults to "Floor", its language to "und"). Ids are
  * [A-Za-z0-9_-]{1,31}; a channel id is never "floor" and never all digits (so
  * a number always means a position). Console a/b name channel ids other than
  * the floor. Unknown settings are errors, not ignored. Relative paths
- * (secret_file, tokens_file, @include) are relative to the config file's folder.
+ * (secret_file, tokens_file, tls_cert, tls_key, state_file, recording dir, @include) are relative
+ * to the config file's folder.
  *
  * `live = true` is the state at start and follows the interlock: of several live
  * consoles in one booth the last one in the file wins (a handover, not an
@@ -94,6 +96,15 @@ struct dm_conference_conf {
 	int recording_rotate_s;	  /* recording.rotate_s, 60..86400; 0 = every hour */
 	int alarm_silence_s;	  /* alarms.silence_s, 1..3600, default 10: a live mic silent longer
 				   * raises a silence alarm */
+	char tls_cert[4096];	  /* control.tls_cert resolved, "" = none; both or neither of
+				   * tls_cert and tls_key: HTTPS when both are set */
+	char tls_key[4096];	  /* control.tls_key resolved; not group/other-readable */
+	bool remote;		  /* a remote = { ... } section is present */
+	char remote_listen[32];	  /* remote.listen "ADDR:PORT" (IPv4), default 0.0.0.0:5100 */
+	char remote_addr[16];
+	uint16_t remote_port;
+	const struct dm_profile *remote_profile; /* remote.profile, default "internet" */
+	char remote_state_file[4096];		 /* remote.state_file resolved (required) */
 };
 
 /* Called once per problem found while loading: file is the config path (or the

@@ -65,6 +65,23 @@
 #define DM_LISTENERS_KNOWN_PER_S 200
 #define DM_LISTENERS_MAX_PER_CHANNEL 10000
 
+/* Remote delegates (issue 5): unicast over the internet. */
+#define DM_DEFAULT_REMOTE_LISTEN                                                                   \
+	"0.0.0.0:5100"			     /* remote.listen: the UDP port listeners talk to      \
+					      */
+#define DM_DEFAULT_REMOTE_PROFILE "internet" /* remote.profile */
+#define DM_REMOTE_HELLO_S 5		     /* a listener's hello interval */
+#define DM_REMOTE_TIMEOUT_S 15		     /* no hello for this long: stop sending to it */
+#define DM_REMOTE_HELLOS_PER_S 10	     /* more hellos from one address: dropped, counted */
+#define DM_REMOTE_ROTATE_WAIT_MS 500	     /* a rotation waits this long for acknowledgements */
+#define DM_REMOTE_KEYS_RESEND_MS 100	     /* key update repeated until acknowledged */
+#define DM_REMOTE_MAX_SESSIONS 20000	     /* sessions at once (engine) */
+#define DM_REMOTE_MEDIA_TIMEOUT_MS 2000	     /* listener: no media this long: new session */
+#define DM_DELEGATE_VALID_S (7 * 24 * 3600)  /* a delegate token's default lifetime */
+#define DM_DELEGATE_VALID_MIN_S 60
+#define DM_DELEGATE_VALID_MAX_S (366 * 24 * 3600)
+#define DM_REMOTE_LATE_US 2000 /* a remote packet later than this after its frame is late */
+
 #define DM_SECRET_LEN 32       /* conference secret, bytes */
 #define DM_SRTP_MAX_KEY_LEN 46 /* master key + salt, largest suite (AES-256: 32+14) */
 

@@ -17,6 +17,8 @@ struct dm_profile {
 	int expected_loss_pct; /* OPUS_SET_PACKET_LOSS_PERC */
 	int jack_period;       /* suggested JACK period, 0: any */
 	int listen_min_ms;     /* smallest listener cushion it starts from */
+	int complexity;	       /* OPUS_SET_COMPLEXITY: 10 in the room; lower for remote streams,
+				  whose encoder's time delays every listener's packet */
 };
 
 /* Returns the profile called name, or NULL if there is none. Thread-safe; the

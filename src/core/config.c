@@ -8,15 +8,18 @@
 #include "dragoman/config.h"
 #include "dragoman/error.h"
 #include "dragoman/keys.h"
+#include "dragoman/rproto.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The floor is not described by a channel entry, so its defaults live here. */
 
@@ -75,6 +78,11 @@ struct loader {
 	struct booth_aux *booth;
 	const config_setting_t *secret_at;
 	const config_setting_t *tokens_at;
+	bool has_tokens; /* control.tokens_file is there, good or not */
+	const config_setting_t *tls_cert_at;
+	const config_setting_t *tls_key_at;
+	const config_setting_t *remote_at; /* the remote section */
+	const config_setting_t *state_at;
 };
 
 /* "channel en", "console fr-1": how a message names the thing it is about. */
@@ -566,7 +574,7 @@ static bool parse_listen(const char *s, char *addr, size_t addr_cap, uint16_t *p
 
 static void load_control(struct loader *ld, config_setting_t *root)
 {
-	static const char *const known[] = {"listen", "tokens_file", NULL};
+	static const char *const known[] = {"listen", "tokens_file", "tls_cert", "tls_key", NULL};
 	struct dm_conference_conf *c = &ld->cfg->conf;
 	struct where w = {.what = "control"};
 	const config_setting_t *at = NULL;
@@ -576,6 +584,8 @@ static void load_control(struct loader *ld, config_setting_t *root)
 	snprintf(c->control_listen, sizeof c->control_listen, "%s", DM_DEFAULT_CONTROL_LISTEN);
 	parse_listen(c->control_listen, c->control_addr, sizeof c->control_addr, &c->control_port);
 	c->tokens_file[0] = '\0';
+	c->tls_cert[0] = '\0';
+	c->tls_key[0] = '\0';
 
 	w.group = section(ld, root, "control", CONFIG_TYPE_GROUP, false);
 	if (!w.group)
@@ -596,9 +606,105 @@ static void load_control(struct loader *ld, config_setting_t *root)
 			       w.what, v);
 		}
 	}
-	if (field_string(ld, &w, "tokens_file", false, &v, &at) == FIELD_OK &&
+	int tokens = field_string(ld, &w, "tokens_file", false, &v, &at);
+	ld->has_tokens = tokens != FIELD_ABSENT;
+	if (tokens == FIELD_OK &&
 	    resolve_path(ld, &w, at, "tokens_file", v, c->tokens_file, sizeof c->tokens_file))
 		ld->tokens_at = at;
+
+	/* HTTPS needs both: a certificate without its key (or the reverse)
+	 * would silently fall back to plain HTTP, tokens in clear. */
+	const config_setting_t *cert_at = NULL, *key_at = NULL;
+	int cert = field_string(ld, &w, "tls_cert", false, &v, &cert_at);
+	if (cert == FIELD_OK &&
+	    resolve_path(ld, &w, cert_at, "tls_cert", v, c->tls_cert, sizeof c->tls_cert))
+		ld->tls_cert_at = cert_at;
+	int key = field_string(ld, &w, "tls_key", false, &v, &key_at);
+	if (key == FIELD_OK &&
+	    resolve_path(ld, &w, key_at, "tls_key", v, c->tls_key, sizeof c->tls_key))
+		ld->tls_key_at = key_at;
+	if ((cert == FIELD_ABSENT) != (key == FIELD_ABSENT)) {
+		report(ld, cert == FIELD_ABSENT ? key_at : cert_at,
+		       "%s: tls_cert and tls_key go together (both for https, or neither)", w.what);
+	}
+	if (!ld->tls_cert_at || !ld->tls_key_at) {
+		c->tls_cert[0] = '\0';
+		c->tls_key[0] = '\0';
+	}
+}
+
+static void load_remote(struct loader *ld, config_setting_t *root)
+{
+	static const char *const known[] = {"listen", "profile", "state_file", NULL};
+	struct dm_conference_conf *c = &ld->cfg->conf;
+	struct where w = {.what = "remote"};
+	const config_setting_t *at = NULL;
+	const char *v;
+
+	c->remote = false;
+	snprintf(c->remote_listen, sizeof c->remote_listen, "%s", DM_DEFAULT_REMOTE_LISTEN);
+	parse_listen(c->remote_listen, c->remote_addr, sizeof c->remote_addr, &c->remote_port);
+	c->remote_profile = dm_profile_find(DM_DEFAULT_REMOTE_PROFILE);
+	c->remote_state_file[0] = '\0';
+
+	w.group = section(ld, root, "remote", CONFIG_TYPE_GROUP, false);
+	if (!w.group)
+		return;
+	c->remote = true;
+	ld->remote_at = w.group;
+	check_unknown(ld, &w, known);
+
+	if (field_string(ld, &w, "listen", false, &v, &at) == FIELD_OK) {
+		char addr[sizeof c->remote_addr];
+		uint16_t port;
+		if (parse_listen(v, addr, sizeof addr, &port)) {
+			snprintf(c->remote_listen, sizeof c->remote_listen, "%s", v);
+			memcpy(c->remote_addr, addr, sizeof addr);
+			c->remote_port = port;
+		} else {
+			report(ld, at,
+			       "%s: listen '%s' is not ADDR:PORT with an ipv4 address and a port "
+			       "1..65535 (such as 0.0.0.0:5100)",
+			       w.what, v);
+		}
+	}
+
+	v = DM_DEFAULT_REMOTE_PROFILE;
+	at = w.group;
+	if (field_string(ld, &w, "profile", false, &v, &at) != FIELD_BAD) {
+		const struct dm_profile *p = dm_profile_find(v);
+		if (p) {
+			c->remote_profile = p;
+		} else {
+			char names[128];
+			known_profiles(names, sizeof names);
+			report(ld, at, "%s: unknown profile '%s' (known: %s)", w.what, v, names);
+		}
+	}
+
+	if (field_string(ld, &w, "state_file", true, &v, &at) == FIELD_OK &&
+	    resolve_path(ld, &w, at, "state_file", v, c->remote_state_file,
+			 sizeof c->remote_state_file))
+		ld->state_at = at;
+}
+
+/* What a remote section needs from the rest of the file. */
+static void check_remote(struct loader *ld)
+{
+	const struct dm_config *cfg = ld->cfg;
+	if (!ld->remote_at)
+		return;
+	/* Delegates are issued, and sessions opened, through the control API. */
+	if (!ld->has_tokens)
+		report(ld, ld->remote_at,
+		       "remote: needs control.tokens_file (delegates are managed through the "
+		       "control api)");
+	/* One key update carries every channel a remote listener may hear. */
+	if (cfg->channel_count > DM_RPROTO_MAX_KEYS)
+		report(ld, ld->remote_at,
+		       "remote: at most %d channels, the floor included, can be sent to remote "
+		       "listeners; this conference has %zu",
+		       DM_RPROTO_MAX_KEYS, cfg->channel_count);
 }
 
 static void load_recording(struct loader *ld, config_setting_t *root)
@@ -1041,6 +1147,82 @@ static void check_tokens(struct loader *ld)
 		       (mode & 044) ? "readable" : "writable", mode, path);
 }
 
+/* A file the engine will read at start: reports why it cannot, returns
+ * whether it can. */
+static bool check_readable(struct loader *ld, const config_setting_t *at, const char *what,
+			   const char *path, struct stat *st)
+{
+	char buf[128];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ENOENT)
+			report(ld, at, "%s %s does not exist", what, path);
+		else
+			report(ld, at, "cannot read %s %s: %s", what, path,
+			       strerror_r(e, buf, sizeof buf));
+		return false;
+	}
+	int rc = fstat(fd, st);
+	close(fd);
+	if (rc != 0 || !S_ISREG(st->st_mode)) {
+		report(ld, at, "%s %s is not a regular file", what, path);
+		return false;
+	}
+	return true;
+}
+
+/* The TLS key is the server's identity: the same rules as the secret. */
+static void check_tls(struct loader *ld)
+{
+	const struct dm_conference_conf *c = &ld->cfg->conf;
+	struct stat cert_st, key_st;
+	check_readable(ld, ld->tls_cert_at, "tls_cert", c->tls_cert, &cert_st);
+	if (!check_readable(ld, ld->tls_key_at, "tls_key", c->tls_key, &key_st))
+		return;
+	unsigned mode = (unsigned)(key_st.st_mode & 07777);
+	if (mode & 077)
+		report(ld, ld->tls_key_at,
+		       "tls_key %s is %s by group or others (mode %04o); chmod 600 %s", c->tls_key,
+		       (mode & 044) ? "readable" : "writable", mode, c->tls_key);
+}
+
+/* The delegates' state file is created at the first start; when it exists it
+ * must be private, and when it does not its folder must. */
+static void check_state_file(struct loader *ld)
+{
+	const char *path = ld->cfg->conf.remote_state_file;
+	struct stat st;
+	char buf[128];
+	if (stat(path, &st) == 0) {
+		unsigned mode = (unsigned)(st.st_mode & 07777);
+		if (!S_ISREG(st.st_mode))
+			report(ld, ld->state_at, "remote: state_file %s is not a regular file",
+			       path);
+		else if (mode & 077)
+			report(ld, ld->state_at,
+			       "remote: state_file %s is %s by group or others (mode %04o); chmod "
+			       "600 %s",
+			       path, (mode & 044) ? "readable" : "writable", mode, path);
+		return;
+	}
+	if (errno != ENOENT) {
+		report(ld, ld->state_at, "remote: cannot read state_file %s: %s", path,
+		       strerror_r(errno, buf, sizeof buf));
+		return;
+	}
+	char dir[sizeof ld->cfg->conf.remote_state_file];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		slash[slash == dir ? 1 : 0] = '\0';
+	else
+		strcpy(dir, ".");
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		report(ld, ld->state_at, "remote: the folder of state_file %s does not exist",
+		       path);
+}
+
 /* ---- the loader ---- */
 
 static int list_length(config_setting_t *list)
@@ -1050,9 +1232,9 @@ static int list_length(config_setting_t *list)
 
 static void load_all(struct loader *ld, config_setting_t *root, bool want_secret)
 {
-	static const char *const known[] = {"conference", "jack",   "network", "control",
-					    "recording",  "alarms", "floor",   "channels",
-					    "booths",	  NULL};
+	static const char *const known[] = {"conference", "jack",      "network", "control",
+					    "remote",	  "recording", "alarms",  "floor",
+					    "channels",	  "booths",    NULL};
 	struct dm_config *cfg = ld->cfg;
 	struct where w = {.group = root};
 
@@ -1061,6 +1243,7 @@ static void load_all(struct loader *ld, config_setting_t *root, bool want_secret
 	load_jack(ld, root);
 	load_network(ld, root);
 	load_control(ld, root);
+	load_remote(ld, root);
 	load_recording(ld, root);
 	load_alarms(ld, root);
 
@@ -1107,11 +1290,16 @@ static void load_all(struct loader *ld, config_setting_t *root, bool want_secret
 	if (booths)
 		load_booths(ld, booths);
 	check_booths(ld);
+	check_remote(ld);
 
 	if (want_secret && ld->secret_at)
 		check_secret(ld);
 	if (want_secret && ld->tokens_at)
 		check_tokens(ld);
+	if (want_secret && ld->tls_cert_at && ld->tls_key_at)
+		check_tls(ld);
+	if (want_secret && ld->state_at)
+		check_state_file(ld);
 }
 
 static void config_free_parts(struct dm_config *cfg)

@@ -156,7 +156,7 @@ int dm_stream_new(const struct dm_stream_params *p, struct dm_stream **out)
 	}
 	opus_encoder_ctl(s->enc, OPUS_SET_BITRATE(p->profile->bitrate));
 	opus_encoder_ctl(s->enc, OPUS_SET_BANDWIDTH(OPUS_BANDWIDTH_FULLBAND));
-	opus_encoder_ctl(s->enc, OPUS_SET_COMPLEXITY(10));
+	opus_encoder_ctl(s->enc, OPUS_SET_COMPLEXITY(p->profile->complexity));
 	opus_encoder_ctl(s->enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
 	if (p->profile->inband_fec) {
 		opus_encoder_ctl(s->enc, OPUS_SET_INBAND_FEC(1));

@@ -296,6 +296,9 @@ static void config_defaults(void **state)
 	assert_string_equal(c->control_addr, "127.0.0.1");
 	assert_int_equal(c->control_port, 8470);
 	assert_string_equal(c->tokens_file, "");
+	assert_string_equal(c->tls_cert, "");
+	assert_string_equal(c->tls_key, "");
+	assert_false(c->remote);
 	assert_int_equal(c->alarm_silence_s, 10);
 	assert_int_equal(dm_config_channel_count(cfg), 1);
 	assert_string_equal(dm_config_channel(cfg, 0)->name, "Floor");
@@ -482,6 +485,7 @@ static void config_null_args(void **state)
 #define EN "  { id = \"en\"; group = \"239.1.1.1\"; port = 5004; },\n"
 #define FR "  { id = \"fr\"; group = \"239.1.1.2\"; port = 5004; }\n"
 #define CHANNELS "channels = (\n" EN FR ");\n" /* lines 3-6: en on 4, fr on 5 */
+#define TOKENS "control = { tokens_file = \"t.tokens\"; };\n"
 
 struct bad_case {
 	const char *name;
@@ -647,6 +651,50 @@ static const struct bad_case bad[] = {
 	 "control: 'listen' must be a string", 1},
 	{"empty tokens_file", CONF FLOOR "control = {\n tokens_file = \"\"; };\n", 4,
 	 "control: 'tokens_file' is empty", 1},
+	/* https */
+	{"tls_cert alone", CONF FLOOR "control = {\n tls_cert = \"c.pem\"; };\n", 4,
+	 "control: tls_cert and tls_key go together|both|neither", 1},
+	{"tls_key alone",
+	 CONF FLOOR "control = { listen = \"0.0.0.0:8470\";\n tls_key = \"k.pem\"; };\n", 4,
+	 "control: tls_cert and tls_key go together", 1},
+	{"empty tls_cert", CONF FLOOR "control = {\n tls_cert = \"\"; tls_key = \"k.pem\"; };\n", 4,
+	 "control: 'tls_cert' is empty", 1},
+	{"tls_key a number", CONF FLOOR "control = { tls_cert = \"c.pem\";\n tls_key = 1; };\n", 4,
+	 "control: 'tls_key' must be a string", 1},
+	{"unknown tls setting", CONF FLOOR "control = {\n tls_ca = \"ca.pem\"; };\n", 4,
+	 "control: unknown setting 'tls_ca'", 1},
+	/* remote delegates (TOKENS is line 3) */
+	{"remote not a group", CONF FLOOR TOKENS "remote = \"0.0.0.0:5100\";\n", 4,
+	 "'remote' must be a group", 1},
+	{"remote without state_file",
+	 CONF FLOOR TOKENS "remote = {\n listen = \"0.0.0.0:5100\"; };\n", 4,
+	 "remote: missing required setting 'state_file'", 1},
+	{"empty state_file", CONF FLOOR TOKENS "remote = {\n state_file = \"\"; };\n", 5,
+	 "remote: 'state_file' is empty", 1},
+	{"unknown remote setting",
+	 CONF FLOOR TOKENS "remote = { state_file = \"s.json\";\n port = 5100; };\n", 5,
+	 "remote: unknown setting 'port'", 1},
+	{"remote listen without port",
+	 CONF FLOOR TOKENS "remote = { state_file = \"s.json\";\n listen = \"0.0.0.0\"; };\n", 5,
+	 "remote: listen '0.0.0.0' is not ADDR:PORT|0.0.0.0:5100", 1},
+	{"remote listen port 0",
+	 CONF FLOOR TOKENS "remote = { state_file = \"s.json\";\n listen = \"0.0.0.0:0\"; };\n", 5,
+	 "remote: listen '0.0.0.0:0' is not ADDR:PORT", 1},
+	{"remote listen host name",
+	 CONF FLOOR TOKENS
+	 "remote = { state_file = \"s.json\";\n listen = \"example.org:5100\"; };\n",
+	 5, "remote: listen 'example.org:5100' is not ADDR:PORT", 1},
+	{"remote listen a number",
+	 CONF FLOOR TOKENS "remote = { state_file = \"s.json\";\n listen = 5100; };\n", 5,
+	 "remote: 'listen' must be a string", 1},
+	{"remote unknown profile",
+	 CONF FLOOR TOKENS "remote = { state_file = \"s.json\";\n profile = \"dsl\"; };\n", 5,
+	 "remote: unknown profile 'dsl' (known: lan, lan-ultra, wifi, internet)", 1},
+	{"remote without tokens_file", CONF FLOOR "remote = { state_file = \"s.json\"; };\n", 3,
+	 "remote: needs control.tokens_file", 1},
+	{"remote with an empty tokens_file",
+	 CONF FLOOR "control = { tokens_file = \"\"; };\nremote = { state_file = \"s.json\"; };\n",
+	 3, "control: 'tokens_file' is empty", 1 /* and no cascade */},
 	/* alarms */
 	{"alarms not a group", CONF FLOOR "alarms = 10;\n", 3, "'alarms' must be a group", 1},
 	{"silence_s 0", CONF FLOOR "alarms = {\n silence_s = 0; };\n", 4,
@@ -997,6 +1045,252 @@ static void config_secret_with_other_errors(void **state)
 	expect_reported("both", 2, "not an ipv4 multicast address");
 }
 
+/* ---- https and remote delegates ---- */
+
+static void config_tls_paths(void **state)
+{
+	(void)state;
+	struct dm_config *cfg = NULL;
+	const char *path = write_file(
+		"tls.conf",
+		CONF FLOOR "control = { listen = \"0.0.0.0:8443\"; tls_cert = \"certs/c.pem\";\n"
+			   "  tls_key = \"/etc/dragoman/k.pem\"; };\n",
+		0644);
+	int rc = load(path, false, &cfg);
+	if (rc != 0)
+		dump_got();
+	assert_int_equal(rc, 0);
+	const struct dm_conference_conf *c = dm_config_conference(cfg);
+	assert_string_equal(c->tls_cert, tmp_path("certs/c.pem")); /* beside the config */
+	assert_string_equal(c->tls_key, "/etc/dragoman/k.pem");
+	assert_false(c->remote);
+	dm_config_free(cfg);
+}
+
+static void config_remote_defaults(void **state)
+{
+	(void)state;
+	struct dm_config *cfg = NULL;
+	const char *path = write_file(
+		"remote.conf", CONF FLOOR TOKENS "remote = { state_file = \"d/state.json\"; };\n",
+		0644);
+	int rc = load(path, false, &cfg);
+	if (rc != 0)
+		dump_got();
+	assert_int_equal(rc, 0);
+	const struct dm_conference_conf *c = dm_config_conference(cfg);
+	assert_true(c->remote);
+	assert_string_equal(c->remote_listen, DM_DEFAULT_REMOTE_LISTEN);
+	assert_string_equal(c->remote_addr, "0.0.0.0");
+	assert_int_equal(c->remote_port, 5100);
+	assert_non_null(c->remote_profile);
+	assert_string_equal(c->remote_profile->name, DM_DEFAULT_REMOTE_PROFILE);
+	assert_ptr_equal(c->remote_profile, dm_profile_find("internet"));
+	assert_string_equal(c->remote_state_file, tmp_path("d/state.json"));
+	/* the in-room profile is not the remote one */
+	assert_ptr_equal(c->profile, dm_profile_default());
+	dm_config_free(cfg);
+}
+
+static void config_remote_all_fields(void **state)
+{
+	(void)state;
+	struct dm_config *cfg = NULL;
+	const char *path = write_file(
+		"remote2.conf",
+		CONF FLOOR "control = { listen = \"10.0.0.2:8443\"; tokens_file = \"t.tokens\";\n"
+			   "  tls_cert = \"c.pem\"; tls_key = \"k.pem\"; };\n"
+			   "remote = { listen = \"10.0.0.2:6000\"; profile = \"wifi\";\n"
+			   "  state_file = \"/var/lib/dragoman/delegates.json\"; };\n",
+		0644);
+	int rc = load(path, false, &cfg);
+	if (rc != 0)
+		dump_got();
+	assert_int_equal(rc, 0);
+	const struct dm_conference_conf *c = dm_config_conference(cfg);
+	assert_true(c->remote);
+	assert_string_equal(c->remote_listen, "10.0.0.2:6000");
+	assert_string_equal(c->remote_addr, "10.0.0.2");
+	assert_int_equal(c->remote_port, 6000);
+	assert_string_equal(c->remote_profile->name, "wifi");
+	assert_string_equal(c->remote_state_file, "/var/lib/dragoman/delegates.json");
+	assert_string_equal(c->tls_cert, tmp_path("c.pem"));
+	assert_string_equal(c->tls_key, tmp_path("k.pem"));
+	dm_config_free(cfg);
+
+	/* the example in configs/ */
+	rc = load(src_path("configs/remote.conf"), false, &cfg);
+	if (rc != 0)
+		dump_got();
+	assert_int_equal(rc, 0);
+	c = dm_config_conference(cfg);
+	assert_true(c->remote);
+	assert_int_equal(c->remote_port, 5100);
+	char want[PATH_MAX];
+	join(want, sizeof want, srcroot, "configs/remote-key.pem");
+	assert_string_equal(c->tls_key, want);
+	join(want, sizeof want, srcroot, "configs/remote-delegates.json");
+	assert_string_equal(c->remote_state_file, want);
+	dm_config_free(cfg);
+}
+
+/* A key update carries every channel: DM_RPROTO_MAX_KEYS of them at most. */
+static void config_remote_channel_limit(void **state)
+{
+	(void)state;
+	for (int n = 15; n <= 16; n++) { /* + the floor: 16 (fine), 17 (too many) */
+		char text[4096];
+		size_t len = (size_t)snprintf(text, sizeof text,
+					      CONF FLOOR TOKENS
+					      "remote = { state_file = \"s.json\"; };\n" /* 4 */
+					      "channels = (\n");
+		for (int i = 0; i < n; i++)
+			len += (size_t)snprintf(text + len, sizeof text - len,
+						"%s { id = \"c%d\"; group = \"239.1.2.%d\"; port = "
+						"5004; }\n",
+						i ? "," : "", i, i + 1);
+		snprintf(text + len, sizeof text - len, ");\n");
+		struct dm_config *cfg = NULL;
+		int rc = load(write_file("limit.conf", text, 0644), false, &cfg);
+		if (n == 15) {
+			if (rc != 0)
+				dump_got();
+			assert_int_equal(rc, 0);
+			assert_int_equal(dm_config_channel_count(cfg), 16);
+			dm_config_free(cfg);
+		} else {
+			assert_int_equal(rc, DM_ECONFIG);
+			assert_int_equal(got.n, 1);
+			expect_reported("17 channels", 4,
+					"remote: at most 16 channels|floor included|has 17");
+		}
+	}
+	/* without a remote section, no such limit */
+	char text[4096];
+	size_t len = (size_t)snprintf(text, sizeof text, CONF FLOOR "channels = (\n");
+	for (int i = 0; i < 20; i++)
+		len += (size_t)snprintf(
+			text + len, sizeof text - len,
+			"%s { id = \"c%d\"; group = \"239.1.2.%d\"; port = 5004; }\n", i ? "," : "",
+			i, i + 1);
+	snprintf(text + len, sizeof text - len, ");\n");
+	struct dm_config *cfg = NULL;
+	assert_int_equal(load(write_file("nolimit.conf", text, 0644), false, &cfg), 0);
+	dm_config_free(cfg);
+}
+
+/* With check_secret: the certificate and key must be there, the key private. */
+static const char *tls_conf(const char *cert, const char *key)
+{
+	static char text[2048];
+	write_file("tls-good.key", GOOD_SECRET, 0600);
+	write_file("tls.tokens", "technician abc\n", 0600);
+	snprintf(text, sizeof text,
+		 "conference = { id = \"t\"; secret_file = \"tls-good.key\"; };\n"
+		 "floor = { group = \"239.1.1.0\"; port = 5000; };\n"
+		 "control = { tokens_file = \"tls.tokens\";\n"
+		 "  tls_cert = \"%s\";\n"    /* line 4 */
+		 "  tls_key = \"%s\"; };\n", /* line 5 */
+		 cert, key);
+	return write_file("tls-check.conf", text, 0644);
+}
+
+static void config_tls_check(void **state)
+{
+	(void)state;
+	struct dm_config *cfg = NULL;
+	write_file("c.pem", "-----BEGIN CERTIFICATE-----\n", 0644);
+	write_file("k.pem", "-----BEGIN PRIVATE KEY-----\n", 0600);
+	int rc = load(tls_conf("c.pem", "k.pem"), true, &cfg);
+	if (rc != 0)
+		dump_got();
+	assert_int_equal(rc, 0);
+	dm_config_free(cfg);
+
+	static const struct {
+		mode_t mode;
+		const char *want;
+	} t[] = {
+		{0640, "is readable by group or others (mode 0640)"},
+		{0604, "is readable by group or others (mode 0604)"},
+		{0620, "is writable by group or others (mode 0620)"},
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		const char *key = write_file("k.pem", "-----BEGIN PRIVATE KEY-----\n", t[i].mode);
+		cfg = (struct dm_config *)&cfg;
+		assert_int_equal(load(tls_conf("c.pem", "k.pem"), true, &cfg), DM_ECONFIG);
+		assert_null(cfg);
+		assert_int_equal(got.n, 1);
+		char want[PATH_MAX + 128];
+		snprintf(want, sizeof want, "tls_key %s|%s|chmod 600 %s", key, t[i].want, key);
+		expect_reported("open tls key", 5, want);
+		/* not checked when the caller does not ask */
+		assert_int_equal(load(tls_conf("c.pem", "k.pem"), false, &cfg), 0);
+		dm_config_free(cfg);
+	}
+	write_file("k.pem", "-----BEGIN PRIVATE KEY-----\n", 0400);
+
+	/* missing files, each at its own line */
+	assert_int_equal(load(tls_conf("none.pem", "k.pem"), true, &cfg), DM_ECONFIG);
+	assert_int_equal(got.n, 1);
+	char want[PATH_MAX + 64];
+	snprintf(want, sizeof want, "tls_cert %s does not exist", tmp_path("none.pem"));
+	expect_reported("missing cert", 4, want);
+	assert_int_equal(load(tls_conf("c.pem", "nokey.pem"), true, &cfg), DM_ECONFIG);
+	assert_int_equal(got.n, 1);
+	expect_reported("missing key", 5, "tls_key|nokey.pem|does not exist");
+	assert_int_equal(load(tls_conf(".", "k.pem"), true, &cfg), DM_ECONFIG);
+	expect_reported("folder cert", 4, "is not a regular file");
+}
+
+static const char *state_conf(const char *state_file)
+{
+	static char text[2048];
+	write_file("st-good.key", GOOD_SECRET, 0600);
+	write_file("st.tokens", "technician abc\n", 0600);
+	snprintf(text, sizeof text,
+		 "conference = { id = \"t\"; secret_file = \"st-good.key\"; };\n"
+		 "floor = { group = \"239.1.1.0\"; port = 5000; };\n"
+		 "control = { tokens_file = \"st.tokens\"; };\n"
+		 "remote = {\n"
+		 "  state_file = \"%s\"; };\n", /* line 5 */
+		 state_file);
+	return write_file("st.conf", text, 0644);
+}
+
+static void config_state_file_check(void **state)
+{
+	(void)state;
+	struct dm_config *cfg = NULL;
+	/* not there yet: the engine creates it */
+	unlink(tmp_path("new-state.json"));
+	int rc = load(state_conf("new-state.json"), true, &cfg);
+	if (rc != 0)
+		dump_got();
+	assert_int_equal(rc, 0);
+	dm_config_free(cfg);
+	write_file("st.json", "{}", 0600);
+	assert_int_equal(load(state_conf("st.json"), true, &cfg), 0);
+	dm_config_free(cfg);
+
+	const char *st = write_file("st.json", "{}", 0644);
+	cfg = (struct dm_config *)&cfg;
+	assert_int_equal(load(state_conf("st.json"), true, &cfg), DM_ECONFIG);
+	assert_null(cfg);
+	assert_int_equal(got.n, 1);
+	char want[PATH_MAX + 128];
+	snprintf(want, sizeof want, "state_file %s|readable by group or others|chmod 600", st);
+	expect_reported("open state file", 5, want);
+	assert_int_equal(load(state_conf("st.json"), false, &cfg), 0);
+	dm_config_free(cfg);
+
+	assert_int_equal(load(state_conf("no/such/dir/s.json"), true, &cfg), DM_ECONFIG);
+	assert_int_equal(got.n, 1);
+	expect_reported("no folder", 5, "folder of state_file|does not exist");
+	assert_int_equal(load(state_conf("."), true, &cfg), DM_ECONFIG);
+	expect_reported("folder state", 5, "is not a regular file");
+}
+
 /* ---- the tokens file ---- */
 
 static const char *tokens_conf(const char *tokens_file)
@@ -1103,6 +1397,12 @@ int main(void)
 		cmocka_unit_test(config_tokens_ok),
 		cmocka_unit_test(config_tokens_unsafe),
 		cmocka_unit_test(config_tokens_missing),
+		cmocka_unit_test(config_tls_paths),
+		cmocka_unit_test(config_remote_defaults),
+		cmocka_unit_test(config_remote_all_fields),
+		cmocka_unit_test(config_remote_channel_limit),
+		cmocka_unit_test(config_tls_check),
+		cmocka_unit_test(config_state_file_check),
 	};
 	return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);
 }

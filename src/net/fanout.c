@@ -1,0 +1,431 @@
+#include "dragoman/fanout.h"
+
+#include "dragoman/defaults.h"
+#include "dragoman/error.h"
+#include "dragoman/keys.h"
+#include "dragoman/log.h"
+#include "dragoman/rtp.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <opus/opus.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define BATCH 256 /* datagrams per sendmmsg */
+
+struct key_state {
+	uint32_t ssrc;
+	uint32_t generation;
+	uint8_t key[DM_SRTP_MAX_KEY_LEN];
+	struct dm_srtp *srtp;
+};
+
+struct dm_fanout {
+	char conf_id[DM_ID_MAX];
+	char channel_id[DM_ID_MAX];
+	uint8_t secret[DM_SECRET_LEN];
+	enum dm_srtp_suite suite;
+	size_t key_len;
+	const struct dm_profile *profile;
+	int fd;
+
+	/* Guards dests, cur (its identity), next and commit: the worker holds
+	 * it while it sends one frame, the control threads while they change
+	 * subscribers or keys. */
+	pthread_mutex_t lock;
+	struct sockaddr_in *dests;
+	size_t n_dests, cap_dests;
+	struct mmsghdr *msgs; /* cap_dests entries, reused for every frame */
+	struct key_state cur, next;
+	bool have_next, commit;
+
+	OpusEncoder *enc;
+	bool enc_dirty; /* frames were skipped: reset before the next one */
+	float *acc;
+	size_t fill;
+	size_t silence; /* samples of the initial phase still to insert */
+	uint16_t seq;
+	uint32_t ts;
+	uint32_t ssrc_packets, ssrc_octets;
+	struct timespec last_rtcp;
+
+	_Atomic uint64_t frames, packets, bytes, send_errors, late_frames, max_send_us, sum_send_us;
+	_Atomic uint32_t st_ssrc, st_generation;
+	_Atomic size_t st_subscribers;
+};
+
+static uint64_t mono_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+static int new_key(struct dm_fanout *f, uint32_t avoid, uint32_t generation, struct key_state *k)
+{
+	uint32_t ssrc;
+	int rc = dm_random_bytes(&ssrc, sizeof ssrc);
+	if (rc < 0)
+		return rc;
+	if (ssrc == avoid)
+		ssrc ^= 1;
+	uint8_t key[DM_SRTP_MAX_KEY_LEN];
+	rc = dm_keys_derive(f->secret, f->conf_id, f->channel_id, ssrc, f->suite, key, sizeof key);
+	struct dm_srtp *srtp = NULL;
+	if (rc == 0)
+		rc = dm_srtp_new(f->suite, DM_SRTP_SEND, ssrc, key, &srtp);
+	if (rc < 0) {
+		OPENSSL_cleanse(key, sizeof key);
+		return rc;
+	}
+	k->ssrc = ssrc;
+	k->generation = generation;
+	memcpy(k->key, key, sizeof key);
+	OPENSSL_cleanse(key, sizeof key);
+	k->srtp = srtp;
+	return 0;
+}
+
+static void drop_key(struct key_state *k)
+{
+	dm_srtp_free(k->srtp);
+	OPENSSL_cleanse(k, sizeof *k);
+}
+
+int dm_fanout_new(const struct dm_fanout_params *p, struct dm_fanout **out)
+{
+	if (!p || !out || !p->conference_id || !p->channel_id || !p->secret || !p->profile ||
+	    p->fd < 0 || p->phase < 0 || dm_srtp_key_len(p->suite) == 0)
+		return DM_EINVAL;
+	struct dm_fanout *f = calloc(1, sizeof *f);
+	if (!f)
+		return DM_ENOMEM;
+	pthread_mutex_init(&f->lock, NULL);
+	snprintf(f->conf_id, sizeof f->conf_id, "%s", p->conference_id);
+	snprintf(f->channel_id, sizeof f->channel_id, "%s", p->channel_id);
+	memcpy(f->secret, p->secret, DM_SECRET_LEN);
+	f->suite = p->suite;
+	f->key_len = dm_srtp_key_len(p->suite);
+	f->profile = p->profile;
+	f->fd = p->fd;
+	int rc = DM_ENOMEM;
+	f->acc = calloc((size_t)p->profile->frame_samples, sizeof *f->acc);
+	if (!f->acc)
+		goto fail;
+	f->silence = (size_t)p->phase;
+	int err;
+	f->enc = opus_encoder_create(DM_SAMPLE_RATE, 1, p->profile->application, &err);
+	if (!f->enc) {
+		dm_log(DM_LOG_ERROR, "opus encoder: %s", opus_strerror(err));
+		rc = DM_ECODEC;
+		goto fail;
+	}
+	opus_encoder_ctl(f->enc, OPUS_SET_BITRATE(p->profile->bitrate));
+	opus_encoder_ctl(f->enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
+	opus_encoder_ctl(f->enc, OPUS_SET_COMPLEXITY(p->profile->complexity));
+	if (p->profile->inband_fec) {
+		opus_encoder_ctl(f->enc, OPUS_SET_INBAND_FEC(1));
+		opus_encoder_ctl(f->enc, OPUS_SET_PACKET_LOSS_PERC(p->profile->expected_loss_pct));
+	}
+	uint32_t rnd[2];
+	if ((rc = dm_random_bytes(rnd, sizeof rnd)) < 0 || (rc = new_key(f, 0, 1, &f->cur)) < 0)
+		goto fail;
+	/* As for the in-room streams: random, in the lower half, so that tools
+	 * assuming a rollover counter of 0 still decode the first minutes. */
+	f->seq = (uint16_t)(rnd[0] & 0x7fff);
+	f->ts = rnd[1];
+	atomic_store(&f->st_ssrc, f->cur.ssrc);
+	atomic_store(&f->st_generation, 1);
+	*out = f;
+	return 0;
+fail:
+	dm_fanout_free(f);
+	return rc;
+}
+
+void dm_fanout_free(struct dm_fanout *f)
+{
+	if (!f)
+		return;
+	if (f->enc)
+		opus_encoder_destroy(f->enc);
+	drop_key(&f->cur);
+	drop_key(&f->next);
+	OPENSSL_cleanse(f->secret, sizeof f->secret);
+	free(f->acc);
+	free(f->dests);
+	free(f->msgs);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+/* Sends one datagram to every subscriber, in batches; lock held. */
+static void send_all(struct dm_fanout *f, const uint8_t *buf, size_t len, bool media)
+{
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	for (size_t i = 0; i < f->n_dests; i++) {
+		struct msghdr *m = &f->msgs[i].msg_hdr;
+		memset(m, 0, sizeof *m);
+		m->msg_name = &f->dests[i];
+		m->msg_namelen = sizeof f->dests[i];
+		m->msg_iov = &iov;
+		m->msg_iovlen = 1;
+	}
+	size_t done = 0, sent = 0;
+	while (done < f->n_dests) {
+		size_t n = f->n_dests - done;
+		if (n > BATCH)
+			n = BATCH;
+		int r = sendmmsg(f->fd, f->msgs + done, (unsigned)n, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == ENOBUFS) {
+				/* The socket or the device is full: the rest of this
+				 * frame is lost, not retried one by one. */
+				atomic_fetch_add_explicit(&f->send_errors, f->n_dests - done,
+							  memory_order_relaxed);
+				break;
+			}
+			/* The first one was refused (an unreachable address):
+			 * count it and go on with the others. */
+			atomic_fetch_add_explicit(&f->send_errors, 1, memory_order_relaxed);
+			done++;
+			continue;
+		}
+		done += (size_t)r;
+		sent += (size_t)r;
+	}
+	if (media) {
+		atomic_fetch_add_explicit(&f->packets, sent, memory_order_relaxed);
+		atomic_fetch_add_explicit(&f->bytes, sent * len, memory_order_relaxed);
+	}
+}
+
+static void send_sr(struct dm_fanout *f)
+{
+	uint8_t buf[256];
+	struct dm_rtcp_sr sr = {
+		.ssrc = f->cur.ssrc,
+		.ntp = dm_ntp_now(),
+		.rtp_ts = f->ts,
+		.packet_count = f->ssrc_packets,
+		.octet_count = f->ssrc_octets,
+	};
+	char cname[64];
+	snprintf(cname, sizeof cname, "dragoman-%s", f->channel_id);
+	int n = dm_rtcp_write_sr(&sr, cname, buf, sizeof buf - DM_SRTCP_MAX_TRAILER);
+	if (n < 0)
+		return;
+	size_t len = (size_t)n;
+	if (dm_srtp_protect_rtcp(f->cur.srtp, buf, &len, sizeof buf) == 0)
+		send_all(f, buf, len, false);
+}
+
+static void send_frame(struct dm_fanout *f, uint64_t due_us)
+{
+	int frame = f->profile->frame_samples;
+	pthread_mutex_lock(&f->lock);
+	if (f->commit && f->have_next) {
+		/* The rotation: a new SSRC and key, the same sequence numbers,
+		 * timestamps and encoder, so a listener holding both keys plays
+		 * straight on. The old key dies here. */
+		drop_key(&f->cur);
+		f->cur = f->next;
+		memset(&f->next, 0, sizeof f->next);
+		f->have_next = false;
+		f->commit = false;
+		f->ssrc_packets = 0;
+		f->ssrc_octets = 0;
+		atomic_store(&f->st_ssrc, f->cur.ssrc);
+		atomic_store(&f->st_generation, f->cur.generation);
+	}
+	if (f->n_dests == 0) {
+		pthread_mutex_unlock(&f->lock);
+		f->ts += (uint32_t)frame;
+		f->enc_dirty = true;
+		return;
+	}
+	if (f->enc_dirty) {
+		opus_encoder_ctl(f->enc, OPUS_RESET_STATE);
+		f->enc_dirty = false;
+	}
+	uint8_t buf[DM_MAX_PACKET];
+	const size_t hdr = DM_RTP_HEADER_LEN + DM_RTP_EXT_NTP_LEN;
+	int n = opus_encode_float(f->enc, f->acc, frame, buf + hdr, DM_MAX_OPUS_PAYLOAD);
+	if (n < 0) {
+		pthread_mutex_unlock(&f->lock);
+		f->ts += (uint32_t)frame;
+		return;
+	}
+	struct dm_rtp_header h = {
+		.pt = DM_RTP_PT_OPUS, .seq = f->seq, .ts = f->ts, .ssrc = f->cur.ssrc};
+	dm_rtp_write(&h, buf, sizeof buf);
+	dm_rtp_write_ntp_ext(buf, sizeof buf, DM_RTP_EXT_NTP_ID, dm_ntp_now());
+	size_t len = hdr + (size_t)n;
+	f->seq++;
+	f->ts += (uint32_t)frame;
+	atomic_fetch_add_explicit(&f->frames, 1, memory_order_relaxed);
+	/* Encrypted once, whatever the number of listeners. */
+	if (dm_srtp_protect(f->cur.srtp, buf, &len, sizeof buf) == 0) {
+		f->ssrc_packets++;
+		f->ssrc_octets += (uint32_t)n;
+		send_all(f, buf, len, true);
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double since = (double)(now.tv_sec - f->last_rtcp.tv_sec) * 1e3 +
+		       (double)(now.tv_nsec - f->last_rtcp.tv_nsec) / 1e6;
+	if (since >= DM_RTCP_INTERVAL_MS) {
+		f->last_rtcp = now;
+		send_sr(f);
+	}
+	pthread_mutex_unlock(&f->lock);
+	uint64_t took = mono_us() - due_us;
+	atomic_fetch_add_explicit(&f->sum_send_us, took, memory_order_relaxed);
+	if (took > DM_REMOTE_LATE_US)
+		atomic_fetch_add_explicit(&f->late_frames, 1, memory_order_relaxed);
+	uint64_t max = atomic_load_explicit(&f->max_send_us, memory_order_relaxed);
+	if (took > max)
+		atomic_store_explicit(&f->max_send_us, took, memory_order_relaxed);
+}
+
+void dm_fanout_feed(struct dm_fanout *f, const float *pcm, size_t n, uint64_t due_us)
+{
+	size_t frame = (size_t)f->profile->frame_samples;
+	while (n > 0 || f->silence > 0) {
+		size_t room = frame - f->fill;
+		if (f->silence > 0) {
+			size_t k = f->silence < room ? f->silence : room;
+			memset(f->acc + f->fill, 0, k * sizeof *f->acc);
+			f->fill += k;
+			f->silence -= k;
+		} else {
+			size_t k = n < room ? n : room;
+			memcpy(f->acc + f->fill, pcm, k * sizeof *pcm);
+			f->fill += k;
+			pcm += k;
+			n -= k;
+		}
+		if (f->fill == frame) {
+			f->fill = 0;
+			send_frame(f, due_us ? due_us : mono_us());
+		}
+	}
+}
+
+static bool same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
+}
+
+int dm_fanout_add(struct dm_fanout *f, const struct sockaddr_in *addr)
+{
+	if (!f || !addr || addr->sin_family != AF_INET)
+		return DM_EINVAL;
+	pthread_mutex_lock(&f->lock);
+	int rc = 0;
+	for (size_t i = 0; i < f->n_dests; i++)
+		if (same_addr(&f->dests[i], addr))
+			goto out;
+	if (f->n_dests == f->cap_dests) {
+		size_t cap = f->cap_dests ? 2 * f->cap_dests : 16;
+		struct sockaddr_in *d = realloc(f->dests, cap * sizeof *d);
+		if (d)
+			f->dests = d;
+		struct mmsghdr *m = d ? realloc(f->msgs, cap * sizeof *m) : NULL;
+		if (!m) {
+			rc = DM_ENOMEM;
+			goto out;
+		}
+		f->msgs = m;
+		f->cap_dests = cap;
+	}
+	f->dests[f->n_dests++] = *addr;
+	atomic_store(&f->st_subscribers, f->n_dests);
+out:
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int dm_fanout_remove(struct dm_fanout *f, const struct sockaddr_in *addr)
+{
+	if (!f || !addr)
+		return DM_EINVAL;
+	pthread_mutex_lock(&f->lock);
+	int rc = DM_ENOENT;
+	for (size_t i = 0; i < f->n_dests; i++)
+		if (same_addr(&f->dests[i], addr)) {
+			f->dests[i] = f->dests[--f->n_dests];
+			rc = 0;
+			break;
+		}
+	atomic_store(&f->st_subscribers, f->n_dests);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+void dm_fanout_current_key(struct dm_fanout *f, uint32_t *ssrc, uint32_t *generation, uint8_t *key,
+			   size_t *key_len)
+{
+	pthread_mutex_lock(&f->lock);
+	*ssrc = f->cur.ssrc;
+	*generation = f->cur.generation;
+	memcpy(key, f->cur.key, f->key_len);
+	*key_len = f->key_len;
+	pthread_mutex_unlock(&f->lock);
+}
+
+int dm_fanout_prepare(struct dm_fanout *f, uint32_t *ssrc, uint32_t *generation, uint8_t *key,
+		      size_t *key_len)
+{
+	if (!f || !ssrc || !generation || !key || !key_len)
+		return DM_EINVAL;
+	pthread_mutex_lock(&f->lock);
+	int rc = 0;
+	if (!f->have_next) {
+		rc = new_key(f, f->cur.ssrc, f->cur.generation + 1, &f->next);
+		f->have_next = rc == 0;
+	}
+	if (rc == 0) {
+		*ssrc = f->next.ssrc;
+		*generation = f->next.generation;
+		memcpy(key, f->next.key, f->key_len);
+		*key_len = f->key_len;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int dm_fanout_commit(struct dm_fanout *f)
+{
+	if (!f)
+		return DM_EINVAL;
+	pthread_mutex_lock(&f->lock);
+	int rc = f->have_next ? 0 : DM_EINVAL;
+	if (rc == 0)
+		f->commit = true;
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+void dm_fanout_get_stats(struct dm_fanout *f, struct dm_fanout_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	st->frames = atomic_load_explicit(&f->frames, memory_order_relaxed);
+	st->packets = atomic_load_explicit(&f->packets, memory_order_relaxed);
+	st->bytes = atomic_load_explicit(&f->bytes, memory_order_relaxed);
+	st->send_errors = atomic_load_explicit(&f->send_errors, memory_order_relaxed);
+	st->late_frames = atomic_load_explicit(&f->late_frames, memory_order_relaxed);
+	st->max_send_us = atomic_load_explicit(&f->max_send_us, memory_order_relaxed);
+	st->sum_send_us = atomic_load_explicit(&f->sum_send_us, memory_order_relaxed);
+	st->ssrc = atomic_load(&f->st_ssrc);
+	st->generation = atomic_load(&f->st_generation);
+	st->subscribers = atomic_load(&f->st_subscribers);
+}
