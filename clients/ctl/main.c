@@ -3,16 +3,19 @@
  * builds requests and shows answers. */
 #include <curl/curl.h>
 
+#include "tls_pin.h"
 #include "token.h"
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROG "dragomanctl"
@@ -23,7 +26,8 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage: " PROG " [--url URL] [--token-file F] [--json] COMMAND\n"
+	fputs("usage: " PROG " [--url URL] [--token-file F] [--ca-file F | --pin SHA256] [--json]\n"
+	      "                   COMMAND\n"
 	      "\n"
 	      "commands:\n"
 	      "  state                              channels and consoles\n"
@@ -35,11 +39,21 @@ static void usage(FILE *f)
 	      "  call CONSOLE slow|repeat|technician  a call to the technician / chair\n"
 	      "  floor CHANNEL|none                 the floor's language (technician)\n"
 	      "  events                             follow every change until interrupted\n"
+	      "  delegate add NAME [--valid-s N]    a token for a remote delegate (technician),\n"
+	      "                                     valid N s (default 7 days); shown once\n"
+	      "  delegate list                      the delegates, revoked and expired ones too\n"
+	      "  delegate revoke ID                 ends a delegate's access at once\n"
 	      "\n"
 	      "options:\n"
-	      "  --url URL          the engine's control API (default " DEFAULT_URL ")\n"
+	      "  --url URL          the engine's control API (default " DEFAULT_URL "),\n"
+	      "                     https://HOST:PORT when it has a certificate\n"
 	      "  --token-file F     bearer token, first line of F (default $DRAGOMAN_TOKEN_FILE,\n"
 	      "                     else ~/.config/dragoman/token)\n"
+	      "  --ca-file F        trust the server's certificate when F (PEM) signed it\n"
+	      "                     (default: the system's CAs)\n"
+	      "  --pin SHA256       trust only the certificate with this SHA-256 fingerprint,\n"
+	      "                     as `openssl x509 -noout -fingerprint -sha256` prints it\n"
+	      "                     (colons optional); the host name is then not checked\n"
 	      "  --json             print the server's JSON (one event a line with events)\n"
 	      "\n"
 	      "Exits 0 when the server accepted the request, 1 when it refused it or\n"
@@ -87,7 +101,22 @@ struct ctl {
 	const char *url; /* without a trailing slash */
 	char auth[TOKEN_MAX + 32];
 	bool json;
+	const char *ca_file;
+	bool pinned;
+	uint8_t pin[DM_TLS_PIN_LEN];
 };
+
+/* The server's certificate: a CA file, a pin, or the system's CAs. */
+static bool set_tls(CURL *curl, const struct ctl *c)
+{
+	if (c->ca_file)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file);
+	if (c->pinned && dm_tls_pin_apply(curl, c->pin) != 0) {
+		fprintf(stderr, PROG ": --pin needs libcurl built with OpenSSL\n");
+		return false;
+	}
+	return true;
+}
 
 static struct curl_slist *headers(const struct ctl *c, const char *extra)
 {
@@ -108,6 +137,16 @@ static void set_url(CURL *curl, const struct ctl *c, const char *path)
 	free(url); /* libcurl keeps its own copy */
 }
 
+/* libcurl's words, or ours when the certificate was the problem. */
+static const char *why_failed(const struct ctl *c, CURLcode rc)
+{
+	if (rc == CURLE_PEER_FAILED_VERIFICATION)
+		return c->pinned ? "the server's certificate is not the one --pin names"
+				 : "the server's certificate is not trusted (give --ca-file F or "
+				   "--pin SHA256)";
+	return curl_easy_strerror(rc);
+}
+
 /* One request; *reply holds the body (caller frees). Returns the HTTP
  * status, or -1 when there was no answer (already reported). */
 static long request(const struct ctl *c, const char *method, const char *path, const char *body,
@@ -117,6 +156,10 @@ static long request(const struct ctl *c, const char *method, const char *path, c
 	CURL *curl = curl_easy_init();
 	if (!curl) {
 		fprintf(stderr, PROG ": cannot start libcurl\n");
+		return -1;
+	}
+	if (!set_tls(curl, c)) {
+		curl_easy_cleanup(curl);
 		return -1;
 	}
 	struct buf b = {0};
@@ -135,7 +178,7 @@ static long request(const struct ctl *c, const char *method, const char *path, c
 	long status = -1;
 	if (rc != CURLE_OK) {
 		fprintf(stderr, PROG ": %s: %s\n", c->url,
-			b.overflow ? "the answer is too long" : curl_easy_strerror(rc));
+			b.overflow ? "the answer is too long" : why_failed(c, rc));
 		free(b.p);
 	} else {
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -449,6 +492,11 @@ static int events(const struct ctl *c)
 		CURL *curl = curl_easy_init();
 		if (!curl)
 			return 1;
+		if (!set_tls(curl, c)) {
+			curl_easy_cleanup(curl);
+			free(s.data);
+			return 1;
+		}
 		char last[64];
 		snprintf(last, sizeof last, "Last-Event-ID: %s", s.last_id);
 		struct curl_slist *h = headers(c, s.last_id[0] ? last : NULL);
@@ -480,7 +528,7 @@ static int events(const struct ctl *c)
 			return ret;
 		}
 		if (!ever && !s.connected) {
-			fprintf(stderr, PROG ": %s: %s\n", c->url, curl_easy_strerror(rc));
+			fprintf(stderr, PROG ": %s: %s\n", c->url, why_failed(c, rc));
 			free(s.data);
 			return 1;
 		}
@@ -557,6 +605,152 @@ static int console_cmd(const struct ctl *c, const char *cmd, const char *console
 	return post_json(c, path, body);
 }
 
+/* -------------------------------------------------------------- delegates */
+
+/* Unix seconds as "2025-01-08 10:00 UTC". */
+static void format_time(json_t *v, char *out, size_t cap)
+{
+	struct tm tm;
+	time_t t = (time_t)json_integer_value(v);
+	if (!json_is_integer(v) || !gmtime_r(&t, &tm) ||
+	    !strftime(out, cap, "%Y-%m-%d %H:%M UTC", &tm))
+		snprintf(out, cap, "?");
+}
+
+/* A request whose 2xx answer is parsed here: *root on success (caller
+ * frees), else the exit status. */
+static int call_json(const struct ctl *c, const char *method, const char *path, const char *body,
+		     json_t **root)
+{
+	*root = NULL;
+	char *reply = NULL;
+	long status = request(c, method, path, body, &reply);
+	int ret = 0;
+	if (status < 0) {
+		ret = 1;
+	} else if (status < 200 || status > 299) {
+		ret = report_refusal(status, reply);
+	} else if (c->json) {
+		print_reply(c, reply, false);
+	} else {
+		json_error_t err;
+		*root = json_loads(reply, 0, &err);
+		if (!*root) {
+			fprintf(stderr, PROG ": the server's answer is not JSON: %s\n", err.text);
+			ret = 1;
+		}
+	}
+	free(reply);
+	return ret;
+}
+
+static int delegate_add(const struct ctl *c, int argc, char **argv)
+{
+	const char *name = NULL;
+	long long valid_s = -1;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--valid-s")) {
+			if (++i == argc)
+				return usage_error("%s needs a number of seconds", "--valid-s");
+			char *end;
+			errno = 0;
+			valid_s = strtoll(argv[i], &end, 10);
+			if (errno || end == argv[i] || *end || valid_s <= 0)
+				return usage_error("not a number of seconds: '%s'", argv[i]);
+		} else if (!name) {
+			name = argv[i];
+		} else {
+			return usage_error("delegate add takes one NAME (quote it): '%s'", argv[i]);
+		}
+	}
+	if (!name)
+		return usage_error("%s", "delegate add needs a NAME");
+	json_t *body = json_pack("{s:s}", "name", name);
+	if (body && valid_s > 0)
+		json_object_set_new(body, "valid_s", json_integer((json_int_t)valid_s));
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!text)
+		return usage_error("the name is not UTF-8 text: '%s'", name);
+	json_t *root = NULL;
+	int ret = call_json(c, "POST", "/api/v1/delegates", text, &root);
+	free(text);
+	if (!root)
+		return ret;
+	char expires[64];
+	format_time(json_object_get(root, "expires"), expires, sizeof expires);
+	/* One "key value" a line: easy to read, easy to cut in a script. */
+	printf("id %s\nname %s\ntoken %s\nexpires %s\n", str_or(json_object_get(root, "id"), "?"),
+	       str_or(json_object_get(root, "name"), "?"),
+	       str_or(json_object_get(root, "token"), "?"), expires);
+	json_decref(root);
+	return 0;
+}
+
+static int delegate_list(const struct ctl *c)
+{
+	json_t *root = NULL;
+	int ret = call_json(c, "GET", "/api/v1/delegates", NULL, &root);
+	if (!root)
+		return ret;
+	struct table t = {.ncols = 5};
+	table_add(&t, (const char *const[]){"ID", "NAME", "CREATED", "EXPIRES", "STATUS"});
+	size_t i;
+	json_t *v;
+	time_t now = time(NULL);
+	json_array_foreach(json_object_get(root, "delegates"), i, v)
+	{
+		char created[64], expires[64];
+		json_t *exp = json_object_get(v, "expires");
+		format_time(json_object_get(v, "created"), created, sizeof created);
+		format_time(exp, expires, sizeof expires);
+		const char *status = json_is_true(json_object_get(v, "revoked"))  ? "revoked"
+				     : json_integer_value(exp) <= (json_int_t)now ? "expired"
+										  : "valid";
+		table_add(&t, (const char *const[]){str_or(json_object_get(v, "id"), "?"),
+						    str_or(json_object_get(v, "name"), ""), created,
+						    expires, status});
+	}
+	table_print(&t);
+	json_decref(root);
+	return 0;
+}
+
+static int delegate_revoke(const struct ctl *c, const char *id)
+{
+	CURL *curl = curl_easy_init();
+	char *esc = curl ? curl_easy_escape(curl, id, 0) : NULL;
+	char path[512];
+	snprintf(path, sizeof path, "/api/v1/delegates/%s", esc ? esc : "");
+	curl_free(esc);
+	curl_easy_cleanup(curl);
+	json_t *root = NULL;
+	int ret = call_json(c, "DELETE", path, NULL, &root);
+	if (!root)
+		return ret;
+	printf("delegate %s revoked\n", str_or(json_object_get(root, "id"), id));
+	json_decref(root);
+	return 0;
+}
+
+static int delegate_cmd(const struct ctl *c, int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error("%s", "delegate add|list|revoke");
+	const char *sub = argv[1];
+	if (!strcmp(sub, "add"))
+		return delegate_add(c, argc - 2, argv + 2);
+	if (!strcmp(sub, "list")) {
+		int r = want_args(argc - 1, 1, "delegate list");
+		return r ? r : delegate_list(c);
+	}
+	if (!strcmp(sub, "revoke")) {
+		int r = want_args(argc - 1, 2, "delegate revoke");
+		return r ? r : delegate_revoke(c, argv[2]);
+	}
+	return usage_error("unknown delegate command '%s' (add, list, revoke)", sub);
+}
+
 static int run(const struct ctl *c, int argc, char **argv)
 {
 	const char *cmd = argv[0];
@@ -576,6 +770,8 @@ static int run(const struct ctl *c, int argc, char **argv)
 		int r = want_args(argc, 1, cmd);
 		return r ? r : events(c);
 	}
+	if (!strcmp(cmd, "delegate"))
+		return delegate_cmd(c, argc, argv);
 	if (!strcmp(cmd, "floor")) {
 		int r = want_args(argc, 2, cmd);
 		if (r)
@@ -602,6 +798,8 @@ int main(int argc, char **argv)
 		{"url", required_argument, NULL, 'u'},
 		{"token-file", required_argument, NULL, 't'},
 		{"json", no_argument, NULL, 'j'},
+		{"ca-file", required_argument, NULL, 'c'},
+		{"pin", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -614,6 +812,15 @@ int main(int argc, char **argv)
 		case 'u': c.url = optarg; break;
 		case 't': token_file = optarg; break;
 		case 'j': c.json = true; break;
+		case 'c': c.ca_file = optarg; break;
+		case 'p':
+			if (dm_tls_pin_parse(optarg, c.pin) != 0)
+				return usage_error(
+					"--pin wants a SHA-256 fingerprint (64 hex digits, "
+					"colons optional), not '%s'",
+					optarg);
+			c.pinned = true;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -621,6 +828,13 @@ int main(int argc, char **argv)
 	if (optind >= argc) {
 		usage(stderr);
 		return 2;
+	}
+	if (c.ca_file && c.pinned)
+		return usage_error("%s", "give --ca-file or --pin, not both");
+	if (c.ca_file && access(c.ca_file, R_OK) != 0) {
+		fprintf(stderr, PROG ": cannot read the CA file %s: %s\n", c.ca_file,
+			strerror(errno));
+		return 1;
 	}
 
 	char url[1024];

@@ -11,8 +11,11 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -25,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "delegates.h"
+#include "dragoman/defaults.h"
 #include "dragoman/error.h"
 #include "dragoman/log.h"
 
@@ -39,7 +44,10 @@
 #define SSE_KEEPALIVE_MS 15000
 #define SSE_WAIT_SLICE_MS 250 /* how soon a blocked event reader notices a stop */
 #define SSE_EVENT_MAX (1024 * 1024)
-#define ECHO_MAX 48 /* bytes of a client's path or id echoed in messages and logs */
+#define ECHO_MAX 48		   /* bytes of a client's path or id echoed in messages and logs */
+#define SESSION_ID_MAX 64	   /* a remote session id in a path: [A-Za-z0-9_-] */
+#define TLS_FILE_MAX (1024 * 1024) /* a PEM certificate chain or key */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 struct token {
 	/* Only the hash is kept: every token compares in the same time whatever
@@ -56,11 +64,25 @@ struct dm_api {
 	struct dm_control *ctl;
 	struct token *tokens;
 	size_t n_tokens;
+	struct dm_delegates *delegates; /* with a remote section only */
 	struct MHD_Daemon *daemon;
 	atomic_bool stopping;
 	uint16_t port;
-	bool loopback;		   /* bound to 127.0.0.0/8: /metrics needs no token */
-	struct dm_api_views views; /* the engine's read-only views (meters, ...) */
+	bool loopback;		     /* bound to 127.0.0.0/8: /metrics needs no token */
+	struct dm_api_views views;   /* the engine's read-only views (meters, ...) */
+	struct dm_api_remote remote; /* the engine's remote sessions */
+};
+
+/* Who a request comes from, once its token is known: a tokens-file entry
+ * copied, or a delegate of the state file. */
+struct caller {
+	enum dm_role role;
+	int booth;
+	char who[DM_ID_MAX + 16]; /* for logs and control events */
+	/* DM_ROLE_DELEGATE: what the remote hooks get */
+	char delegate_id[DM_DELEGATE_ID_LEN + 16];
+	char name[DM_DELEGATE_NAME_MAX];
+	long long expires; /* 0: none (tokens file) */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -334,6 +356,19 @@ int dm_api_new(const struct dm_config *cfg, struct dm_control *ctl, const char *
 	atomic_init(&api->stopping, false);
 	struct loader ld = {api, tokens_file, on_error, user, 0};
 	int ret = load_tokens(&ld);
+	const struct dm_conference_conf *conf = dm_config_conference(cfg);
+	if (!ret && conf->remote) {
+		ret = dm_delegates_new(conf->remote_state_file, &api->delegates);
+		if (ret && ret != DM_ENOMEM && on_error) {
+			char msg[160];
+			snprintf(msg, sizeof msg, "cannot use the delegates' state file: %s%s",
+				 dm_strerror(ret),
+				 ret == DM_EPERM ? " (group or others have access: chmod 600 it)"
+				 : ret == DM_ECONFIG ? " (malformed, see the log)"
+						     : "");
+			on_error(user, conf->remote_state_file, 0, msg);
+		}
+	}
 	if (ret) {
 		dm_api_free(api);
 		return ret;
@@ -355,19 +390,36 @@ void dm_api_free(struct dm_api *api)
 	if (api->tokens)
 		OPENSSL_cleanse(api->tokens, api->n_tokens * sizeof *api->tokens);
 	free(api->tokens);
+	dm_delegates_free(api->delegates);
 	free(api);
 }
 
 /* --------------------------------------------------------- request handler */
 
-enum target { T_STATE, T_EVENTS, T_FLOOR, T_CONSOLE, T_METERS, T_ALARMS, T_LISTENERS, T_METRICS };
+enum target {
+	T_STATE,
+	T_EVENTS,
+	T_FLOOR,
+	T_CONSOLE,
+	T_METERS,
+	T_ALARMS,
+	T_LISTENERS,
+	T_METRICS,
+	T_DELEGATES,	   /* GET, POST /api/v1/delegates */
+	T_DELEGATE,	   /* DELETE /api/v1/delegates/{id} */
+	T_SESSIONS,	   /* POST /api/v1/remote/sessions */
+	T_SESSION,	   /* DELETE /api/v1/remote/sessions/{sid} */
+	T_SESSION_CHANNEL, /* POST /api/v1/remote/sessions/{sid}/channel */
+};
 
 /* What a request's line and headers resolve to, before any body. */
 struct route {
 	enum target target;
 	enum dm_control_op op;
 	int console;
-	const struct token *tok;
+	bool post;
+	struct caller who;
+	char item[SESSION_ID_MAX + 1]; /* T_DELEGATE: the delegate id; T_SESSION*: the session */
 };
 
 /* A finished answer. allow: the Allow header of a 405; challenge: a 401. */
@@ -419,18 +471,21 @@ static const struct token *find_token(const struct dm_api *api, const char *tok,
 	return found;
 }
 
-/* "Bearer TOKEN" (scheme case-insensitive, RFC 7235). NULL: no usable token;
- * *why says which. */
-static const struct token *authenticate(const struct dm_api *api, const char *auth,
-					const char **why)
+/* "Bearer TOKEN" (scheme case-insensitive, RFC 7235): the tokens file first,
+ * then the delegates' state file. false: no usable token; *why says which
+ * (never the token) and, for a delegate refused, *c names it. */
+static bool authenticate(const struct dm_api *api, const char *auth, struct caller *c,
+			 const char **why)
 {
+	memset(c, 0, sizeof *c);
+	c->booth = -1;
 	if (!auth || !*auth) {
 		*why = "no token";
-		return NULL;
+		return false;
 	}
 	if (strncasecmp(auth, "Bearer", 6) != 0 || !is_blank(auth[6])) {
 		*why = "not a bearer token";
-		return NULL;
+		return false;
 	}
 	const char *tok = auth + 7;
 	while (is_blank(*tok))
@@ -443,12 +498,35 @@ static const struct token *authenticate(const struct dm_api *api, const char *au
 		rest++;
 	if (len == 0 || len > TOKEN_MAX || *rest) {
 		*why = "malformed bearer token";
-		return NULL;
+		return false;
 	}
 	const struct token *t = find_token(api, tok, len);
-	if (!t)
-		*why = "unknown token";
-	return t;
+	if (t) {
+		c->role = t->role;
+		c->booth = t->booth;
+		snprintf(c->who, sizeof c->who, "%s", t->who);
+		if (t->role == DM_ROLE_DELEGATE) {
+			/* Not revocable through the API: named after its line. */
+			snprintf(c->delegate_id, sizeof c->delegate_id, "tokens-file:%d", t->line);
+			snprintf(c->name, sizeof c->name, "delegate (tokens file, line %d)",
+				 t->line);
+		}
+		return true;
+	}
+	*why = "unknown token";
+	if (!api->delegates)
+		return false;
+	const char *dwhy = NULL;
+	int ret = dm_delegates_auth(api->delegates, tok, len, (long long)time(NULL), c->delegate_id,
+				    c->name, &c->expires, &dwhy);
+	if (ret == 0) {
+		c->role = DM_ROLE_DELEGATE;
+		snprintf(c->who, sizeof c->who, "delegate:%s", c->delegate_id);
+		return true;
+	}
+	if (ret == DM_EAUTH && c->delegate_id[0])
+		*why = dwhy; /* revoked or expired: worth telling, and logging by whom */
+	return false;
 }
 
 static const char *peer_or_local(const char *peer)
@@ -480,6 +558,143 @@ static const struct {
 	{"source", DM_OP_SOURCE}, {"volume", DM_OP_VOLUME}, {"call", DM_OP_CALL},
 };
 
+/* Whether method is one of allow ("GET, POST"). */
+static bool method_allowed(const char *allow, const char *method)
+{
+	size_t n = strlen(method);
+	for (const char *p = allow; *p;) {
+		size_t k = strcspn(p, ",");
+		if (k == n && n && memcmp(p, method, n) == 0)
+			return true;
+		p += k;
+		while (*p == ',' || *p == ' ')
+			p++;
+	}
+	return false;
+}
+
+/* A session or delegate id taken from a path: tame characters only, so it
+ * can reach the hooks, logs and messages as it is. */
+static bool path_id(const char *s, size_t n, char *out, size_t cap)
+{
+	if (n == 0 || n >= cap)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+	}
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return true;
+}
+
+static bool is_remote_target(enum target t)
+{
+	return t == T_SESSIONS || t == T_SESSION || t == T_SESSION_CHANNEL;
+}
+
+/* The part of api_check after the token: which resource (404) and method
+ * (405). Returns the Allow list, or NULL with *rep filled. */
+static const char *api_route(struct dm_api *api, const char *rest, size_t rlen, const char *shown,
+			     bool post, struct route *rt, struct reply *rep)
+{
+	if (rlen == 5 && memcmp(rest, "state", 5) == 0) {
+		rt->target = T_STATE;
+		return "GET";
+	}
+	if (rlen == 6 && memcmp(rest, "events", 6) == 0) {
+		rt->target = T_EVENTS;
+		return "GET";
+	}
+	if (rlen == 6 && memcmp(rest, "meters", 6) == 0) {
+		rt->target = T_METERS;
+		return "GET";
+	}
+	if (rlen == 6 && memcmp(rest, "alarms", 6) == 0) {
+		rt->target = T_ALARMS;
+		return "GET";
+	}
+	if (rlen == 9 && memcmp(rest, "listeners", 9) == 0) {
+		rt->target = T_LISTENERS;
+		return "GET";
+	}
+	if (rlen == 5 && memcmp(rest, "floor", 5) == 0) {
+		rt->target = T_FLOOR;
+		rt->op = DM_OP_FLOOR;
+		return "POST";
+	}
+	if (rlen > 9 && memcmp(rest, "consoles/", 9) == 0) {
+		const char *id = rest + 9;
+		const char *end = rest + rlen;
+		const char *slash = memchr(id, '/', (size_t)(end - id));
+		if (!slash || slash == id) {
+			reply_error(rep, 404, "no such resource: %s", shown);
+			return NULL;
+		}
+		const char *act = slash + 1;
+		size_t alen = (size_t)(end - act);
+		size_t k;
+		for (k = 0; k < sizeof actions / sizeof actions[0]; k++) {
+			if (strlen(actions[k].name) == alen &&
+			    memcmp(actions[k].name, act, alen) == 0)
+				break;
+		}
+		if (k == sizeof actions / sizeof actions[0]) {
+			reply_error(rep, 404, "no such resource: %s", shown);
+			return NULL;
+		}
+		rt->target = T_CONSOLE;
+		rt->op = actions[k].op;
+		rt->console = find_console(api->cfg, id, (size_t)(slash - id));
+		if (post && rt->console < 0) {
+			char ids[ECHO_MAX + 4];
+			echo(ids, sizeof ids, id, (size_t)(slash - id));
+			reply_error(rep, 400, "unknown console '%s'", ids);
+			return NULL;
+		}
+		return "POST";
+	}
+	/* Remote delegates exist only with a remote section. */
+	if (api->delegates) {
+		if (rlen == 9 && memcmp(rest, "delegates", 9) == 0) {
+			rt->target = T_DELEGATES;
+			return "GET, POST";
+		}
+		if (rlen > 10 && memcmp(rest, "delegates/", 10) == 0 &&
+		    path_id(rest + 10, rlen - 10, rt->item, sizeof rt->item)) {
+			rt->target = T_DELEGATE;
+			return "DELETE";
+		}
+		static const char sessions[] = "remote/sessions";
+		const size_t sl = sizeof sessions - 1;
+		if (rlen >= sl && memcmp(rest, sessions, sl) == 0) {
+			if (rlen == sl) {
+				rt->target = T_SESSIONS;
+				return "POST";
+			}
+			const char *sid = rest + sl + 1;
+			const char *end = rest + rlen;
+			const char *slash =
+				rest[sl] == '/' ? memchr(sid, '/', (size_t)(end - sid)) : NULL;
+			if (rest[sl] == '/' && !slash &&
+			    path_id(sid, (size_t)(end - sid), rt->item, sizeof rt->item)) {
+				rt->target = T_SESSION;
+				return "DELETE";
+			}
+			if (slash && (size_t)(end - slash) == 8 &&
+			    memcmp(slash, "/channel", 8) == 0 &&
+			    path_id(sid, (size_t)(slash - sid), rt->item, sizeof rt->item)) {
+				rt->target = T_SESSION_CHANNEL;
+				return "POST";
+			}
+		}
+	}
+	reply_error(rep, 404, "no such resource: %s", shown);
+	return NULL;
+}
+
 /* Resolves everything but the body: authentication (401), path (404),
  * method (405), ids (400), role (403). Returns true to go on to the body;
  * false with *rep filled. */
@@ -488,6 +703,7 @@ static bool api_check(struct dm_api *api, const char *method, const char *path, 
 {
 	memset(rt, 0, sizeof *rt);
 	rt->console = -1;
+	rt->who.booth = -1;
 	if (!method)
 		method = "";
 	if (!path)
@@ -510,11 +726,16 @@ static bool api_check(struct dm_api *api, const char *method, const char *path, 
 	}
 
 	const char *why = NULL;
-	rt->tok = authenticate(api, auth, &why);
-	if (!rt->tok) {
-		/* Never the token itself: only that one failed, where, and how. */
-		dm_log(DM_LOG_WARN, "api: %s %s from %s refused: %s", mshown, shown,
-		       peer_or_local(peer), why);
+	if (!authenticate(api, auth, &rt->who, &why)) {
+		/* Never the token itself: only that one failed, where, how, and
+		 * for a known delegate, which. */
+		if (rt->who.delegate_id[0])
+			dm_log(DM_LOG_WARN, "api: %s %s from %s refused: %s (delegate %s, %s)",
+			       mshown, shown, peer_or_local(peer), why, rt->who.delegate_id,
+			       rt->who.name);
+		else
+			dm_log(DM_LOG_WARN, "api: %s %s from %s refused: %s", mshown, shown,
+			       peer_or_local(peer), why);
 		rep->challenge = true;
 		reply_error(rep, 401, "%s", why);
 		return false;
@@ -522,106 +743,66 @@ static bool api_check(struct dm_api *api, const char *method, const char *path, 
 
 	static const char prefix[] = "/api/v1/";
 	const size_t pre = sizeof prefix - 1;
+	bool post = strcmp(method, "POST") == 0;
+	const char *allow;
 	if (plen == 8 && memcmp(path, "/metrics", 8) == 0) {
 		rt->target = T_METRICS;
-		if (strcmp(method, "GET") != 0) {
-			rep->allow = "GET";
-			reply_error(rep, 405, "%s is not allowed here (GET only)", mshown);
-			return false;
-		}
-		return true;
-	}
-	if (plen < pre || memcmp(path, prefix, pre) != 0) {
+		allow = "GET";
+	} else if (plen < pre || memcmp(path, prefix, pre) != 0) {
 		reply_error(rep, 404, "no such resource: %s", shown);
 		return false;
-	}
-	const char *rest = path + pre;
-	size_t rlen = plen - pre;
-	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-	const char *allow;
-	if (rlen == 5 && memcmp(rest, "state", 5) == 0) {
-		rt->target = T_STATE;
-		allow = "GET";
-	} else if (rlen == 6 && memcmp(rest, "events", 6) == 0) {
-		rt->target = T_EVENTS;
-		allow = "GET";
-	} else if (rlen == 6 && memcmp(rest, "meters", 6) == 0) {
-		rt->target = T_METERS;
-		allow = "GET";
-	} else if (rlen == 6 && memcmp(rest, "alarms", 6) == 0) {
-		rt->target = T_ALARMS;
-		allow = "GET";
-	} else if (rlen == 9 && memcmp(rest, "listeners", 9) == 0) {
-		rt->target = T_LISTENERS;
-		allow = "GET";
-	} else if (rlen == 5 && memcmp(rest, "floor", 5) == 0) {
-		rt->target = T_FLOOR;
-		rt->op = DM_OP_FLOOR;
-		allow = "POST";
-	} else if (rlen > 9 && memcmp(rest, "consoles/", 9) == 0) {
-		const char *id = rest + 9;
-		const char *end = rest + rlen;
-		const char *slash = memchr(id, '/', (size_t)(end - id));
-		if (!slash || slash == id) {
-			reply_error(rep, 404, "no such resource: %s", shown);
-			return false;
-		}
-		const char *act = slash + 1;
-		size_t alen = (size_t)(end - act);
-		size_t k;
-		for (k = 0; k < sizeof actions / sizeof actions[0]; k++) {
-			if (strlen(actions[k].name) == alen &&
-			    memcmp(actions[k].name, act, alen) == 0)
-				break;
-		}
-		if (k == sizeof actions / sizeof actions[0]) {
-			reply_error(rep, 404, "no such resource: %s", shown);
-			return false;
-		}
-		rt->target = T_CONSOLE;
-		rt->op = actions[k].op;
-		rt->console = find_console(api->cfg, id, (size_t)(slash - id));
-		allow = "POST";
-		if (post && rt->console < 0) {
-			char ids[ECHO_MAX + 4];
-			echo(ids, sizeof ids, id, (size_t)(slash - id));
-			reply_error(rep, 400, "unknown console '%s'", ids);
-			return false;
-		}
 	} else {
-		reply_error(rep, 404, "no such resource: %s", shown);
-		return false;
+		allow = api_route(api, path + pre, plen - pre, shown, post, rt, rep);
+		if (!allow)
+			return false;
 	}
-	if (!(allow[0] == 'G' ? get : post)) {
+	if (!method_allowed(allow, method)) {
 		rep->allow = allow;
 		reply_error(rep, 405, "%s is not allowed here (%s only)", mshown, allow);
 		return false;
 	}
+	rt->post = post;
 
-	const struct token *t = rt->tok;
+	const struct caller *t = &rt->who;
 	bool ok;
-	switch (rt->target) {
-	case T_STATE:
-	case T_EVENTS:
-	case T_METERS:
-	case T_ALARMS:
-	case T_LISTENERS: ok = true; break;
-	case T_FLOOR: ok = t->role == DM_ROLE_TECHNICIAN; break;
-	default:
-		ok = t->role == DM_ROLE_TECHNICIAN ||
-		     (t->role == DM_ROLE_BOOTH && console_booth(api->cfg, rt->console) == t->booth);
-		break;
+	if (t->role == DM_ROLE_DELEGATE) {
+		/* A delegate at home listens, nothing more: not even the state. */
+		ok = is_remote_target(rt->target);
+	} else {
+		switch (rt->target) {
+		case T_STATE:
+		case T_EVENTS:
+		case T_METERS:
+		case T_ALARMS:
+		case T_LISTENERS:
+		case T_METRICS: ok = true; break;
+		case T_FLOOR:
+		case T_DELEGATES:
+		case T_DELEGATE: ok = t->role == DM_ROLE_TECHNICIAN; break;
+		case T_SESSIONS:
+		case T_SESSION:
+		case T_SESSION_CHANNEL: ok = false; break;
+		default:
+			ok = t->role == DM_ROLE_TECHNICIAN ||
+			     (t->role == DM_ROLE_BOOTH &&
+			      console_booth(api->cfg, rt->console) == t->booth);
+			break;
+		}
 	}
 	if (!ok) {
 		dm_log(DM_LOG_WARN, "api: %s %s from %s refused: forbidden to %s", mshown, shown,
 		       peer_or_local(peer), t->who);
-		if (rt->target == T_FLOOR)
+		if (t->role == DM_ROLE_DELEGATE)
+			reply_error(rep, 403, "a delegate token may only open remote sessions");
+		else if (rt->target == T_FLOOR)
 			reply_error(rep, 403, "only a technician sets the floor language");
-		else if (t->role == DM_ROLE_BOOTH)
+		else if (rt->target == T_DELEGATES || rt->target == T_DELEGATE)
+			reply_error(rep, 403, "only a technician manages delegates");
+		else if (is_remote_target(rt->target))
+			reply_error(rep, 403, "only a delegate token opens remote sessions");
+		else
 			reply_error(rep, 403, "console %s is not in %s",
 				    dm_config_console(api->cfg, (size_t)rt->console)->id, t->who);
-		else
-			reply_error(rep, 403, "a delegate token may only read the state");
 		return false;
 	}
 	return true;
@@ -787,9 +968,210 @@ static char *console_json(struct dm_api *api, int console)
 	return one;
 }
 
+/* A body that must be a JSON object with only the given fields; an empty body
+ * is {} when empty_ok. NULL with *rep filled when it is not. */
+static json_t *object_body(const char *body, size_t len, bool empty_ok, const char *const *fields,
+			   struct reply *rep)
+{
+	if (empty_ok && (!body || len == 0))
+		return json_object();
+	json_error_t err;
+	json_t *root = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &err);
+	if (!root) {
+		char shown[ECHO_MAX + 4];
+		echo(shown, sizeof shown, err.text, strlen(err.text));
+		reply_error(rep, 400, "malformed JSON at byte %d: %s", err.position, shown);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		reply_error(rep, 400, "the body must be a JSON object");
+		return NULL;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(root, key, v)
+	{
+		size_t k = 0;
+		while (fields[k] && strcmp(fields[k], key) != 0)
+			k++;
+		if (!fields[k]) {
+			char shown[ECHO_MAX + 4];
+			echo(shown, sizeof shown, key, strlen(key));
+			reply_error(rep, 400, "unknown field '%s'", shown);
+			json_decref(root);
+			return NULL;
+		}
+	}
+	return root;
+}
+
+/* POST /api/v1/delegates: a new delegate token, shown this once. */
+static void add_delegate(struct dm_api *api, const struct route *rt, const char *body, size_t len,
+			 struct reply *rep)
+{
+	static const char *const fields[] = {"name", "valid_s", NULL};
+	json_t *root = object_body(body, len, false, fields, rep);
+	if (!root)
+		return;
+	json_t *name = json_object_get(root, "name");
+	json_t *valid = json_object_get(root, "valid_s");
+	long long valid_s = DM_DELEGATE_VALID_S;
+	if (!name) {
+		reply_error(rep, 400, "missing field 'name'");
+	} else if (!json_is_string(name)) {
+		reply_error(rep, 400, "'name' must be a string");
+	} else if (valid && !json_is_integer(valid)) {
+		reply_error(rep, 400, "'valid_s' must be an integer");
+	} else if (valid && (json_integer_value(valid) < DM_DELEGATE_VALID_MIN_S ||
+			     json_integer_value(valid) > DM_DELEGATE_VALID_MAX_S)) {
+		reply_error(rep, 400, "'valid_s' must be %d to %d seconds", DM_DELEGATE_VALID_MIN_S,
+			    DM_DELEGATE_VALID_MAX_S);
+	} else {
+		if (valid)
+			valid_s = (long long)json_integer_value(valid);
+		const char *n = json_string_value(name);
+		char id[DM_DELEGATE_ID_LEN + 1], token[DM_DELEGATE_TOKEN_LEN + 1];
+		long long created = 0, expires = 0;
+		int ret = dm_delegates_add(api->delegates, n, valid_s, (long long)time(NULL), id,
+					   token, &created, &expires);
+		if (ret == DM_EINVAL) {
+			reply_error(rep, 400,
+				    "'name' must be 1 to %d bytes of printable text (no control "
+				    "characters)",
+				    DM_DELEGATE_NAME_MAX - 1);
+		} else if (ret == DM_ENOSPC) {
+			reply_error(rep, 503, "too many delegates still valid (at most %d)",
+				    DM_DELEGATES_MAX);
+		} else if (ret) {
+			reply_error(rep, 500, "cannot issue a delegate token: %s",
+				    dm_strerror(ret));
+		} else {
+			dm_log(DM_LOG_INFO, "api: delegate %s (%s) added by %s, valid until %lld",
+			       id, n, rt->who.who, expires);
+			reply_json(rep, 201,
+				   json_pack("{s:s, s:s, s:s, s:I, s:I}", "id", id, "name", n,
+					     "token", token, "created", (json_int_t)created,
+					     "expires", (json_int_t)expires));
+			OPENSSL_cleanse(token, sizeof token);
+		}
+	}
+	json_decref(root);
+}
+
+/* DELETE /api/v1/delegates/{id}: the engine ends its sessions and rotates
+ * the keys it could hear, through the revoked hook. */
+static void revoke_delegate(struct dm_api *api, const struct route *rt, struct reply *rep)
+{
+	int ret = dm_delegates_revoke(api->delegates, rt->item, (long long)time(NULL));
+	if (ret == DM_ENOENT) {
+		reply_error(rep, 404, "no such delegate '%s'", rt->item);
+		return;
+	}
+	if (ret < 0) {
+		reply_error(rep, 500, "cannot revoke: %s", dm_strerror(ret));
+		return;
+	}
+	if (ret == 1) {
+		dm_log(DM_LOG_INFO, "api: delegate %s revoked by %s", rt->item, rt->who.who);
+		if (api->remote.revoked)
+			api->remote.revoked(api->remote.user, rt->item);
+	}
+	reply_json(rep, 200, json_pack("{s:s, s:b}", "id", rt->item, "revoked", 1));
+}
+
+/* The "channel" of a remote request as the configuration names it; NULL with
+ * *rep filled when it is not a known channel. */
+static const char *remote_channel(struct dm_api *api, json_t *v, struct reply *rep)
+{
+	int ch = channel_of(api, v, "channel", rep);
+	return ch < 0 ? NULL : dm_config_channel(api->cfg, (size_t)ch)->id;
+}
+
+static void remote_request(struct dm_api *api, const struct route *rt, const char *body, size_t len,
+			   struct reply *rep)
+{
+	const struct dm_api_remote *r = &api->remote;
+	const struct caller *c = &rt->who;
+	if ((rt->target == T_SESSIONS && !r->session_new) ||
+	    (rt->target == T_SESSION_CHANNEL && !r->session_channel) ||
+	    (rt->target == T_SESSION && !r->session_end)) {
+		reply_error(rep, 404, "not served by this engine");
+		return;
+	}
+	if (rt->target == T_SESSION) {
+		int ret = r->session_end(r->user, rt->item, c->delegate_id);
+		if (ret == DM_ENOENT)
+			reply_error(rep, 404, "no such session");
+		else if (ret)
+			reply_error(rep, 500, "%s", dm_strerror(ret));
+		else
+			reply_json(rep, 200, json_object());
+		return;
+	}
+	static const char *const fields[] = {"channel", NULL};
+	json_t *root = object_body(body, len, rt->target == T_SESSIONS, fields, rep);
+	if (!root)
+		return;
+	json_t *v = json_object_get(root, "channel");
+	const char *channel = NULL;
+	if (v && !(channel = remote_channel(api, v, rep))) {
+		json_decref(root);
+		return;
+	}
+	if (rt->target == T_SESSIONS) {
+		int status = 500;
+		char *json = r->session_new(r->user, c->delegate_id, c->name, c->expires, channel,
+					    &status);
+		if (json) {
+			rep->status = 201;
+			rep->body = json;
+		} else if (status == 400) {
+			reply_error(rep, 400, "unknown channel");
+		} else if (status == 503) {
+			reply_error(rep, 503, "too many remote sessions; try again later");
+		} else {
+			reply_error(rep, 500, "cannot open a remote session");
+		}
+	} else if (!channel) {
+		reply_error(rep, 400, "missing field 'channel'");
+	} else {
+		int ret = r->session_channel(r->user, rt->item, c->delegate_id, channel);
+		if (ret == DM_ENOENT)
+			reply_error(rep, 404, "no such session");
+		else if (ret == DM_EINVAL)
+			reply_error(rep, 400, "unknown channel");
+		else if (ret)
+			reply_error(rep, 500, "%s", dm_strerror(ret));
+		else
+			reply_json(rep, 200, json_pack("{s:s}", "channel", channel));
+	}
+	json_decref(root);
+}
+
 static void api_finish(struct dm_api *api, const struct route *rt, const char *body, size_t len,
 		       struct reply *rep)
 {
+	if (rt->target == T_DELEGATES) {
+		if (rt->post) {
+			add_delegate(api, rt, body, len, rep);
+		} else {
+			json_t *list = dm_delegates_list_json(api->delegates);
+			if (list)
+				reply_json(rep, 200, list);
+			else
+				reply_error(rep, 500, "out of memory");
+		}
+		return;
+	}
+	if (rt->target == T_DELEGATE) {
+		revoke_delegate(api, rt, rep);
+		return;
+	}
+	if (is_remote_target(rt->target)) {
+		remote_request(api, rt, body, len, rep);
+		return;
+	}
 	if (rt->target == T_METERS || rt->target == T_ALARMS || rt->target == T_LISTENERS ||
 	    rt->target == T_METRICS) {
 		char *(*view)(void *) = rt->target == T_METERS	    ? api->views.meters
@@ -823,7 +1205,7 @@ static void api_finish(struct dm_api *api, const struct route *rt, const char *b
 		return;
 	}
 
-	struct dm_control_req req = {.op = rt->op, .console = rt->console, .who = rt->tok->who};
+	struct dm_control_req req = {.op = rt->op, .console = rt->console, .who = rt->who.who};
 	if (!parse_body(api, rt, body, len, &req, rep))
 		return;
 	struct dm_refusal refusal = {.holder = -1, .channel = -1};
@@ -1234,6 +1616,100 @@ static int parse_listen(const char *listen, struct sockaddr_in *sin)
 	return 0;
 }
 
+/* A PEM file for TLS, NUL-terminated as libmicrohttpd wants it (*out,
+ * malloc'd; a key must be wiped before it is freed). private: refuse one
+ * that group or others may access. */
+static int read_pem(const char *what, const char *path, bool private, char **out, size_t *len)
+{
+	*out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		int e = errno;
+		dm_log(DM_LOG_ERROR, "api: cannot open %s %s: %s", what, path, strerror(e));
+		return errno_to_dm(e) == DM_ENOENT ? DM_ENOENT : DM_EIO;
+	}
+	struct stat st;
+	int ret = 0;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		dm_log(DM_LOG_ERROR, "api: %s %s is not a regular file", what, path);
+		ret = DM_EIO;
+	} else if (private && (st.st_mode & 077)) {
+		dm_log(DM_LOG_ERROR, "api: %s %s is accessible by group or others (chmod 600 it)",
+		       what, path);
+		ret = DM_EPERM;
+	} else if (st.st_size <= 0 || st.st_size > TLS_FILE_MAX) {
+		dm_log(DM_LOG_ERROR, "api: %s %s is empty or larger than %d bytes", what, path,
+		       TLS_FILE_MAX);
+		ret = DM_ECONFIG;
+	}
+	char *buf = ret ? NULL : malloc((size_t)st.st_size + 1);
+	if (!ret && !buf)
+		ret = DM_ENOMEM;
+	size_t n = 0;
+	while (!ret && n < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			dm_log(DM_LOG_ERROR, "api: cannot read %s %s", what, path);
+			ret = DM_EIO;
+			break;
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	if (ret) {
+		if (buf)
+			OPENSSL_cleanse(buf, (size_t)st.st_size + 1);
+		free(buf);
+		return ret;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* Never prompts for a pass phrase: an encrypted key is refused, not asked
+ * for on a terminal the service does not have. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+/* Checks with libcrypto that the certificate and the key are PEM and belong
+ * together, so a mistake is named here rather than as a failed start. */
+static int check_pem_pair(const char *cert, size_t cert_len, const char *key, size_t key_len)
+{
+	BIO *cb = BIO_new_mem_buf(cert, (int)cert_len);
+	BIO *kb = BIO_new_mem_buf(key, (int)key_len);
+	X509 *x = cb ? PEM_read_bio_X509(cb, NULL, no_passphrase, NULL) : NULL;
+	EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, NULL) : NULL;
+	int ret = 0;
+	if (!cb || !kb) {
+		ret = DM_ENOMEM;
+	} else if (!x) {
+		dm_log(DM_LOG_ERROR, "api: tls_cert does not hold a PEM certificate");
+		ret = DM_ECONFIG;
+	} else if (!k) {
+		dm_log(DM_LOG_ERROR,
+		       "api: tls_key does not hold a PEM private key (or it is encrypted)");
+		ret = DM_ECONFIG;
+	} else if (X509_check_private_key(x, k) != 1) {
+		dm_log(DM_LOG_ERROR, "api: tls_key is not the key of tls_cert");
+		ret = DM_ECONFIG;
+	}
+	X509_free(x);
+	EVP_PKEY_free(k);
+	BIO_free(cb);
+	BIO_free(kb);
+	return ret;
+}
+
 int dm_api_start(struct dm_api *api, const char *listen)
 {
 	if (!api || !listen || api->daemon)
@@ -1241,29 +1717,75 @@ int dm_api_start(struct dm_api *api, const char *listen)
 	struct sockaddr_in sin;
 	if (parse_listen(listen, &sin))
 		return DM_EINVAL;
+	const struct dm_conference_conf *conf = dm_config_conference(api->cfg);
+	bool tls = conf->tls_cert[0] && conf->tls_key[0];
+	char *cert = NULL, *key = NULL;
+	size_t cert_len = 0, key_len = 0;
+	if (tls) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			dm_log(DM_LOG_ERROR, "api: this libmicrohttpd has no TLS: cannot serve "
+					     "https");
+			return DM_ENOTSUP;
+		}
+		int ret = read_pem("tls_cert", conf->tls_cert, false, &cert, &cert_len);
+		if (!ret)
+			ret = read_pem("tls_key", conf->tls_key, true, &key, &key_len);
+		if (!ret)
+			ret = check_pem_pair(cert, cert_len, key, key_len);
+		if (ret) {
+			free(cert);
+			if (key)
+				OPENSSL_cleanse(key, key_len);
+			free(key);
+			return ret;
+		}
+	}
 	api->loopback = (ntohl(sin.sin_addr.s_addr) >> 24) == 127;
-	if (!api->loopback)
+	if (!api->loopback && !tls)
 		dm_log(DM_LOG_WARN,
 		       "api: listening on %s without TLS: tokens and state cross the network "
 		       "in clear",
 		       listen);
 	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+			     MHD_USE_POLL | MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0);
+	/* libmicrohttpd hands the PEM texts to GnuTLS while it starts, which
+	 * copies them: the key is wiped right after. */
+	struct MHD_OptionItem tls_opts[] = {
+		{MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, key},
+		{MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+		{MHD_OPTION_END, 0, NULL},
+	};
 	/* The logger first: MHD would print the options' own messages itself. */
 	api->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&sin, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned int)API_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned int)API_CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-		NULL, MHD_OPTION_END);
+		NULL, MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 3, MHD_OPTION_END);
+	free(cert);
+	if (key)
+		OPENSSL_cleanse(key, key_len);
+	free(key);
 	if (!api->daemon) {
-		dm_log(DM_LOG_ERROR, "api: cannot listen on %s", listen);
+		dm_log(DM_LOG_ERROR, "api: cannot listen on %s%s", listen,
+		       tls ? " (https: see libmicrohttpd's message)" : "");
 		return DM_ENET;
 	}
 	const union MHD_DaemonInfo *di =
 		MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	api->port = di ? di->port : ntohs(sin.sin_port);
+	char addr[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &sin.sin_addr, addr, sizeof addr);
+	dm_log(DM_LOG_INFO, "api: listening on %s://%s:%u", tls ? "https" : "http", addr,
+	       (unsigned)api->port);
 	return 0;
+}
+
+void dm_api_set_remote(struct dm_api *api, const struct dm_api_remote *remote)
+{
+	if (api && remote)
+		api->remote = *remote;
 }
 
 void dm_api_set_views(struct dm_api *api, const struct dm_api_views *views)

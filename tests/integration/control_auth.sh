@@ -7,7 +7,8 @@
 #   401 (with WWW-Authenticate: Bearer): no token, unknown token, not a bearer
 #       token; the refusal is logged, the token never is
 #   403: a booth token on another booth's console, on /api/v1/floor; a
-#       delegate token on a console (it may read the state)
+#       delegate token on a console and on the state (delegates only use the
+#       remote session routes)
 #   400: malformed JSON, unknown field, missing field, wrong type, unknown
 #        console, unknown channel, out-of-range volume, unknown call message,
 #        output b of a console without one
@@ -83,7 +84,7 @@ dm_check_api "booth:es token on fr-2 volume" 403 POST $api/consoles/fr-2/volume 
 dm_check_api "booth:fr token on /floor" 403 POST $api/floor "${DM_TOK[fr]}" '{"language": "fr"}'
 dm_check_api "delegate token on a console" 403 POST $api/consoles/fr-1/mute "${DM_TOK[delegate]}" \
 	"$ok_body"
-dm_check_api "delegate token reads the state" 200 GET $api/state "${DM_TOK[delegate]}"
+dm_check_api "delegate token on the state" 403 GET $api/state "${DM_TOK[delegate]}"
 dm_check_api "booth:es token on its own console" 200 POST $api/consoles/es-1/volume \
 	"${DM_TOK[es]}" '{"db": -3}'
 dm_state 'j' >/dev/null
@@ -184,7 +185,7 @@ ctl --token-file "${DM_TOKF[es]}" bogus
 dm_check "dragomanctl unknown command: exit status" "$CTL_RC" == 2
 ctl --token-file "$DM_TMP/conf/none.token" state
 dm_check "dragomanctl with a missing token file: exit status" "$CTL_RC" "!=" 0
-ctl --token-file "${DM_TOKF[delegate]}" --json state
+ctl --token-file "${DM_TOKF[technician]}" --json state
 dm_check "dragomanctl --json state: exit status" "$CTL_RC" == 0
 jrc=0
 "$DM_PYTHON" -c 'import json, sys; json.load(sys.stdin)' <"$DM_TMP/ctl.out" || jrc=$?

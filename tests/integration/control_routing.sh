@@ -43,7 +43,7 @@ TECH=${DM_TOK[technician]}
 dm_engine_start "$DM_CONF" "$DM_TMP/sdp"
 dm_api_wait 10
 dm_check "engine logs the control API" \
-	"$(grep -c "control API on http://127.0.0.1" "$DM_ENGINE_LOG.err" || true)" ">=" 1
+	"$(grep -c "api: listening on http://127.0.0.1" "$DM_ENGINE_LOG.err" || true)" ">=" 1
 dm_tones_start tones 'floor=300@-12>dragoman:floor' 'fr1=500@-12>dragoman:fr-1.mic' \
 	'fr2=900@-12>dragoman:fr-2.mic' 'es1=700@-12>dragoman:es-1.mic' \
 	'en1=1100@-12>dragoman:en-1.mic'

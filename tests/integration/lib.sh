@@ -788,6 +788,7 @@ dm_api() {
 		--max-time 10)
 	[ -n "$tok" ] && args+=(-H "Authorization: Bearer $tok")
 	[ $# -ge 4 ] && args+=(-H 'Content-Type: application/json' --data-binary "$4")
+	[ -n "${DM_API_CACERT:-}" ] && args+=(--cacert "$DM_API_CACERT")
 	DM_API_STATUS=$(curl "${args[@]}" "$DM_API$path" 2>>"$DM_TMP/curl.err") || true
 	[ -n "$DM_API_STATUS" ] || DM_API_STATUS=000
 	touch "$DM_API_BODY"

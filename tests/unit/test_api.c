@@ -21,8 +21,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include "api.h"
 #include "control.h"
+#include "delegates.h"
 #include "dragoman/config.h"
 #include "dragoman/error.h"
 #include "dragoman/log.h"
@@ -63,6 +69,8 @@ static const char tokens_text[] = "# the test's tokens\n"
 static char tmpdir[64]; /* short: every path below fits */
 static char tokens_path[PATH_MAX];
 static struct dm_config *cfg;
+static struct dm_config *rcfg; /* cfg with a remote section */
+static char rstate_path[PATH_MAX];
 
 /* Log lines and tokens-file problems, kept for assertions. */
 static char logbuf[16384];
@@ -155,6 +163,16 @@ static int group_setup(void **state)
 	write_file(tokens_path, tokens_text, 0600);
 	if (dm_config_load(conf, false, NULL, NULL, &cfg) != 0)
 		return -1;
+	char rtext[sizeof conf_text + 256];
+	snprintf(rtext, sizeof rtext,
+		 "%scontrol = { tokens_file = \"t.tokens\"; };\n"
+		 "remote = { state_file = \"r-state.json\"; };\n",
+		 conf_text);
+	path_in_tmp(conf, sizeof conf, "r.conf");
+	write_file(conf, rtext, 0600);
+	path_in_tmp(rstate_path, sizeof rstate_path, "r-state.json");
+	if (dm_config_load(conf, false, NULL, NULL, &rcfg) != 0)
+		return -1;
 	dm_log_set(capture_log, NULL, DM_LOG_DEBUG);
 	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
 }
@@ -163,6 +181,7 @@ static int group_teardown(void **state)
 {
 	(void)state;
 	dm_config_free(cfg);
+	dm_config_free(rcfg);
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
@@ -327,7 +346,8 @@ static void api_tokens_roles(void **state)
 	assert_int_equal(req(f, "GET", "/api/v1/state", TECH2, NULL), 200);
 	assert_int_equal(req(f, "GET", "/api/v1/state", BOOTH_FR, NULL), 200);
 	assert_int_equal(req(f, "GET", "/api/v1/state", BOOTH_ES, NULL), 200);
-	assert_int_equal(req(f, "GET", "/api/v1/state", DELEGATE, NULL), 200);
+	assert_int_equal(req(f, "GET", "/api/v1/state", DELEGATE, NULL),
+			 403); /* known, not allowed */
 	assert_int_equal(post(f, "/api/v1/floor", TECH2, "{\"language\":null}"), 200);
 	assert_int_equal(post(f, "/api/v1/consoles/es-1/mute", BOOTH_ES, "{\"on\":true}"), 200);
 	/* A prefix or an extension of a token is another token. */
@@ -575,7 +595,7 @@ static void api_state_200(void **state)
 	assert_true(json_is_array(json_object_get(f->json, "channels")));
 	assert_int_equal(json_array_size(json_object_get(f->json, "consoles")), 4);
 	/* A body on a GET is not looked at. */
-	assert_int_equal(req(f, "GET", "/api/v1/state", DELEGATE, "not json"), 200);
+	assert_int_equal(req(f, "GET", "/api/v1/state", BOOTH_ES, "not json"), 200);
 }
 
 static void api_mic_200(void **state)
@@ -776,13 +796,19 @@ static void api_booth_isolation_403(void **state)
 	assert_true(console_mic(f, "es-1"));
 }
 
-static void api_delegate_read_only_403(void **state)
+/* A delegate listens and nothing more: not even the state or the listeners. */
+static void api_delegate_remote_only_403(void **state)
 {
 	struct fx *f = *state;
-	assert_int_equal(req(f, "GET", "/api/v1/state", DELEGATE, NULL), 200);
-	assert_int_equal(req(f, "GET", "/api/v1/events", DELEGATE, NULL), 200);
+	static const char *const reads[] = {"/api/v1/state",  "/api/v1/events",	   "/api/v1/meters",
+					    "/api/v1/alarms", "/api/v1/listeners", "/metrics"};
+	for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+		if (req(f, "GET", reads[i], DELEGATE, NULL) != 403)
+			fail_msg("%s: not 403: %s", reads[i], f->resp);
+		assert_string_equal(error_of(f), "a delegate token may only open remote sessions");
+	}
+	assert_true(log_has("refused: forbidden to delegate"));
 	assert_int_equal(post(f, "/api/v1/consoles/fr-1/mic", DELEGATE, "{\"on\":false}"), 403);
-	assert_string_equal(error_of(f), "a delegate token may only read the state");
 	assert_int_equal(post(f, "/api/v1/consoles/fr-1/call", DELEGATE, "{\"message\":\"slow\"}"),
 			 403);
 	assert_int_equal(post(f, "/api/v1/floor", DELEGATE, "{\"language\":null}"), 403);
@@ -991,7 +1017,7 @@ static void api_http_requests(void **state)
 	assert_false(console_mic(f, "fr-1"));
 
 	/* The server still answers after both. */
-	assert_int_equal(http(port, "GET", "/api/v1/state", DELEGATE, NULL, 0, false, &h),
+	assert_int_equal(http(port, "GET", "/api/v1/state", BOOTH_ES, NULL, 0, false, &h),
 			 CURLE_OK);
 	assert_int_equal(h.status, 200);
 }
@@ -1039,7 +1065,7 @@ static void *sub_run(void *arg)
 	char url[128], last[64];
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/events", s->port);
 	CURL *c = curl_easy_init();
-	struct curl_slist *hdr = curl_slist_append(NULL, "Authorization: Bearer " DELEGATE);
+	struct curl_slist *hdr = curl_slist_append(NULL, "Authorization: Bearer " BOOTH_FR);
 	if (s->last_event_id) {
 		snprintf(last, sizeof last, "Last-Event-ID: %s", s->last_event_id);
 		hdr = curl_slist_append(hdr, last);
@@ -1139,6 +1165,631 @@ static void api_http_events(void **state)
 	pthread_cond_destroy(&s.cv);
 }
 
+/* ------------------------------------------------------- remote delegates */
+
+/* The remote hooks, faked: what they were called with, and one session "S1"
+ * of the delegate that opened it. */
+static struct {
+	int new_calls, channel_calls, end_calls, revoked_calls;
+	char delegate_id[64], name[DM_DELEGATE_NAME_MAX], channel[DM_ID_MAX];
+	bool channel_null;
+	long long expires;
+	int new_status; /* 201: succeed; else fail with it */
+	char revoked_id[32];
+} fake;
+
+static char *fake_session_new(void *user, const char *delegate_id, const char *name,
+			      long long expires, const char *channel, int *status)
+{
+	assert_ptr_equal(user, &fake);
+	fake.new_calls++;
+	snprintf(fake.delegate_id, sizeof fake.delegate_id, "%s", delegate_id);
+	snprintf(fake.name, sizeof fake.name, "%s", name);
+	fake.channel_null = channel == NULL;
+	snprintf(fake.channel, sizeof fake.channel, "%s", channel ? channel : "");
+	fake.expires = expires;
+	*status = fake.new_status;
+	if (fake.new_status != 201)
+		return NULL;
+	return strdup("{\"session\":\"S1\",\"fake\":true}");
+}
+
+static int fake_session_channel(void *user, const char *session, const char *delegate_id,
+				const char *channel)
+{
+	(void)user;
+	fake.channel_calls++;
+	if (strcmp(session, "S1") != 0 || strcmp(delegate_id, fake.delegate_id) != 0)
+		return DM_ENOENT;
+	snprintf(fake.channel, sizeof fake.channel, "%s", channel);
+	return 0;
+}
+
+static int fake_session_end(void *user, const char *session, const char *delegate_id)
+{
+	(void)user;
+	fake.end_calls++;
+	return strcmp(session, "S1") == 0 && strcmp(delegate_id, fake.delegate_id) == 0 ? 0
+											: DM_ENOENT;
+}
+
+static void fake_revoked(void *user, const char *delegate_id)
+{
+	(void)user;
+	fake.revoked_calls++;
+	snprintf(fake.revoked_id, sizeof fake.revoked_id, "%s", delegate_id);
+}
+
+static const struct dm_api_remote fake_hooks = {
+	.session_new = fake_session_new,
+	.session_channel = fake_session_channel,
+	.session_end = fake_session_end,
+	.revoked = fake_revoked,
+	.user = &fake,
+};
+
+/* The same conference with a remote section; a fresh state file each test. */
+static int setup_remote(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	if (!f)
+		return -1;
+	unlink(rstate_path);
+	if (dm_control_new(rcfg, publish, f, &f->ctl) != 0)
+		return -1;
+	if (dm_api_new(rcfg, f->ctl, tokens_path, NULL, NULL, &f->api) != 0)
+		return -1;
+	dm_api_set_remote(f->api, &fake_hooks);
+	memset(&fake, 0, sizeof fake);
+	fake.new_status = 201;
+	clear_log();
+	n_problems = 0;
+	*state = f;
+	return 0;
+}
+
+/* POST /api/v1/delegates as the technician: the new id and token. */
+static void issue(struct fx *f, const char *name, char *id, char *token)
+{
+	char body[256];
+	snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
+	assert_int_equal(post(f, "/api/v1/delegates", TECH, body), 201);
+	snprintf(id, DM_DELEGATE_ID_LEN + 1, "%s",
+		 json_string_value(json_object_get(f->json, "id")));
+	snprintf(token, DM_DELEGATE_TOKEN_LEN + 1, "%s",
+		 json_string_value(json_object_get(f->json, "token")));
+	assert_int_equal(strlen(token), DM_DELEGATE_TOKEN_LEN);
+}
+
+static void api_remote_absent_404(void **state)
+{
+	struct fx *f = *state;
+	/* no remote section: none of its routes */
+	assert_int_equal(req(f, "GET", "/api/v1/delegates", TECH, NULL), 404);
+	assert_int_equal(post(f, "/api/v1/delegates", TECH, "{\"name\":\"x\"}"), 404);
+	assert_int_equal(req(f, "DELETE", "/api/v1/delegates/d01234567", TECH, NULL), 404);
+	assert_int_equal(post(f, "/api/v1/remote/sessions", DELEGATE, "{}"), 404);
+	assert_int_equal(req(f, "DELETE", "/api/v1/remote/sessions/S1", DELEGATE, NULL), 404);
+}
+
+static void api_delegates_crud(void **state)
+{
+	struct fx *f = *state;
+	long long before = (long long)time(NULL);
+	assert_int_equal(post(f, "/api/v1/delegates", TECH, "{\"name\":\"Ms Müller\"}"), 201);
+	const char *id = json_string_value(json_object_get(f->json, "id"));
+	const char *tok = json_string_value(json_object_get(f->json, "token"));
+	assert_non_null(id);
+	assert_non_null(tok);
+	char a_id[16], a_tok[80];
+	snprintf(a_id, sizeof a_id, "%s", id);
+	snprintf(a_tok, sizeof a_tok, "%s", tok);
+	assert_int_equal(strspn(a_tok, "0123456789abcdef"), 64);
+	assert_string_equal(json_string_value(json_object_get(f->json, "name")), "Ms Müller");
+	long long created = json_integer_value(json_object_get(f->json, "created"));
+	assert_true(created >= before && created <= (long long)time(NULL));
+	assert_int_equal(json_integer_value(json_object_get(f->json, "expires")),
+			 created + DM_DELEGATE_VALID_S);
+	/* the token is never logged */
+	assert_false(log_has(a_tok));
+	assert_true(log_has(a_id));
+
+	assert_int_equal(
+		post(f, "/api/v1/delegates", TECH, "{\"name\":\"Mr Kim\",\"valid_s\":3600}"), 201);
+	char b_id[16];
+	snprintf(b_id, sizeof b_id, "%s", json_string_value(json_object_get(f->json, "id")));
+	assert_int_equal(json_integer_value(json_object_get(f->json, "expires")) -
+				 json_integer_value(json_object_get(f->json, "created")),
+			 3600);
+
+	assert_int_equal(req(f, "GET", "/api/v1/delegates", TECH2, NULL), 200);
+	json_t *list = json_object_get(f->json, "delegates");
+	assert_int_equal(json_array_size(list), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "id")),
+			    a_id);
+	assert_true(json_is_false(json_object_get(json_array_get(list, 0), "revoked")));
+	assert_null(strstr(f->resp, a_tok));
+	assert_null(strstr(f->resp, "token"));
+
+	char path[64];
+	snprintf(path, sizeof path, "/api/v1/delegates/%s", a_id);
+	assert_int_equal(req(f, "DELETE", path, TECH, NULL), 200);
+	assert_string_equal(json_string_value(json_object_get(f->json, "id")), a_id);
+	assert_true(json_is_true(json_object_get(f->json, "revoked")));
+	assert_int_equal(fake.revoked_calls, 1);
+	assert_string_equal(fake.revoked_id, a_id);
+	/* again: still revoked, the engine is not asked twice */
+	assert_int_equal(req(f, "DELETE", path, TECH, NULL), 200);
+	assert_int_equal(fake.revoked_calls, 1);
+	assert_int_equal(req(f, "GET", "/api/v1/delegates", TECH, NULL), 200);
+	list = json_object_get(f->json, "delegates");
+	assert_true(json_is_true(json_object_get(json_array_get(list, 0), "revoked")));
+	assert_true(json_is_false(json_object_get(json_array_get(list, 1), "revoked")));
+
+	assert_int_equal(req(f, "DELETE", "/api/v1/delegates/d00000000", TECH, NULL), 404);
+	assert_string_equal(error_of(f), "no such delegate 'd00000000'");
+	assert_int_equal(req(f, "DELETE", "/api/v1/delegates/d0.0", TECH, NULL), 404);
+	assert_int_equal(req(f, "DELETE", "/api/v1/delegates/", TECH, NULL), 404);
+	assert_int_equal(req(f, "DELETE", "/api/v1/delegates/x/y", TECH, NULL), 404);
+	assert_int_equal(fake.revoked_calls, 1);
+	(void)b_id;
+}
+
+static void api_delegates_bad_body_400(void **state)
+{
+	struct fx *f = *state;
+	char long_name[200];
+	snprintf(long_name, sizeof long_name, "{\"name\":\"%0128d\"}", 0); /* 128 bytes */
+	const char *bad[] = {
+		"",
+		"[]",
+		"{",
+		"{}",
+		"{\"name\":1}",
+		"{\"name\":null}",
+		"{\"name\":\"\"}",
+		"{\"name\":\"a\\nb\"}",
+		"{\"name\":\"a\\u001bb\"}",
+		long_name,
+		"{\"name\":\"x\",\"valid_s\":59}",
+		"{\"name\":\"x\",\"valid_s\":31622401}",
+		"{\"name\":\"x\",\"valid_s\":\"3600\"}",
+		"{\"name\":\"x\",\"valid_s\":3600.5}",
+		"{\"name\":\"x\",\"token\":\"mine-0123456789abcdef\"}",
+		"{\"name\":\"x\",\"name\":\"y\"}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (post(f, "/api/v1/delegates", TECH, bad[i]) != 400)
+			fail_msg("%s: not 400: %s", bad[i], f->resp);
+		assert_true(strlen(error_of(f)) > 0);
+	}
+	assert_int_equal(req(f, "GET", "/api/v1/delegates", TECH, NULL), 200);
+	assert_int_equal(json_array_size(json_object_get(f->json, "delegates")), 0);
+	/* the limits themselves are fine */
+	char body[256];
+	snprintf(body, sizeof body, "{\"name\":\"%0127d\",\"valid_s\":%d}", 0,
+		 DM_DELEGATE_VALID_MIN_S);
+	assert_int_equal(post(f, "/api/v1/delegates", TECH, body), 201);
+	snprintf(body, sizeof body, "{\"name\":\"x\",\"valid_s\":%d}", DM_DELEGATE_VALID_MAX_S);
+	assert_int_equal(post(f, "/api/v1/delegates", TECH, body), 201);
+}
+
+static void api_delegates_roles_403(void **state)
+{
+	struct fx *f = *state;
+	char id[16], tok[80];
+	issue(f, "someone", id, tok);
+	char path[64];
+	snprintf(path, sizeof path, "/api/v1/delegates/%s", id);
+	static const char *const who[] = {BOOTH_FR, DELEGATE};
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(req(f, "GET", "/api/v1/delegates", who[i], NULL), 403);
+		assert_int_equal(post(f, "/api/v1/delegates", who[i], "{\"name\":\"me\"}"), 403);
+		assert_int_equal(req(f, "DELETE", path, who[i], NULL), 403);
+	}
+	assert_int_equal(req(f, "GET", "/api/v1/delegates", BOOTH_FR, NULL), 403);
+	assert_string_equal(error_of(f), "only a technician manages delegates");
+	/* a delegate of the state file: no more than one of the tokens file */
+	assert_int_equal(req(f, "GET", "/api/v1/delegates", tok, NULL), 403);
+	assert_string_equal(error_of(f), "a delegate token may only open remote sessions");
+	assert_int_equal(req(f, "DELETE", path, tok, NULL), 403);
+	assert_int_equal(req(f, "GET", "/api/v1/state", tok, NULL), 403);
+	assert_int_equal(req(f, "GET", "/api/v1/events", tok, NULL), 403);
+	assert_int_equal(req(f, "GET", "/api/v1/listeners", tok, NULL), 403);
+	assert_int_equal(post(f, "/api/v1/floor", tok, "{\"language\":null}"), 403);
+	assert_int_equal(post(f, "/api/v1/consoles/fr-1/mic", tok, "{\"on\":false}"), 403);
+	assert_true(log_has("forbidden to delegate:"));
+	assert_true(console_mic(f, "fr-1"));
+	/* technicians and booths do not open remote sessions */
+	assert_int_equal(post(f, "/api/v1/remote/sessions", TECH, "{}"), 403);
+	assert_string_equal(error_of(f), "only a delegate token opens remote sessions");
+	assert_int_equal(post(f, "/api/v1/remote/sessions", BOOTH_ES, "{}"), 403);
+	assert_int_equal(fake.new_calls, 0);
+	assert_int_equal(fake.revoked_calls, 0);
+	/* methods */
+	assert_int_equal(req(f, "PUT", "/api/v1/delegates", TECH, NULL), 405);
+	assert_int_equal(req(f, "DELETE", "/api/v1/delegates", TECH, NULL), 405);
+	assert_int_equal(req(f, "GET", path, TECH, NULL), 405);
+	assert_int_equal(req(f, "GET", "/api/v1/remote/sessions", tok, NULL), 405);
+	assert_int_equal(req(f, "POST", "/api/v1/remote/sessions/S1", tok, NULL), 405);
+	assert_int_equal(req(f, "DELETE", "/api/v1/remote/sessions/S1/channel", tok, NULL), 405);
+}
+
+static void api_remote_sessions(void **state)
+{
+	struct fx *f = *state;
+	char id[16], tok[80];
+	issue(f, "Ms Remote", id, tok);
+	long long expires = json_integer_value(json_object_get(f->json, "expires"));
+
+	assert_int_equal(post(f, "/api/v1/remote/sessions", tok, "{}"), 201);
+	assert_true(json_is_true(json_object_get(f->json, "fake"))); /* the hook's JSON */
+	assert_int_equal(fake.new_calls, 1);
+	assert_string_equal(fake.delegate_id, id);
+	assert_string_equal(fake.name, "Ms Remote");
+	assert_int_equal(fake.expires, expires);
+	assert_true(fake.channel_null);
+	/* no body at all is {} */
+	assert_int_equal(post(f, "/api/v1/remote/sessions", tok, NULL), 201);
+	assert_true(fake.channel_null);
+	/* a channel by id or by number reaches the hook as its id */
+	assert_int_equal(post(f, "/api/v1/remote/sessions", tok, "{\"channel\":\"fr\"}"), 201);
+	assert_string_equal(fake.channel, "fr");
+	assert_int_equal(post(f, "/api/v1/remote/sessions", tok, "{\"channel\":\"3\"}"), 201);
+	assert_string_equal(fake.channel, "es");
+	assert_int_equal(fake.new_calls, 4);
+	static const char *const bad[] = {"{\"channel\":\"de\"}", "{\"channel\":2}", "[]",
+					  "{\"chanel\":\"fr\"}", "nope"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (post(f, "/api/v1/remote/sessions", tok, bad[i]) != 400)
+			fail_msg("%s: not 400: %s", bad[i], f->resp);
+	}
+	assert_int_equal(fake.new_calls, 4);
+	/* the engine's refusals */
+	fake.new_status = 503;
+	assert_int_equal(post(f, "/api/v1/remote/sessions", tok, "{}"), 503);
+	assert_true(strlen(error_of(f)) > 0);
+	fake.new_status = 400;
+	assert_int_equal(post(f, "/api/v1/remote/sessions", tok, "{}"), 400);
+	fake.new_status = 201;
+
+	/* switching channel */
+	assert_int_equal(post(f, "/api/v1/remote/sessions/S1/channel", tok, "{\"channel\":\"en\"}"),
+			 200);
+	assert_string_equal(json_string_value(json_object_get(f->json, "channel")), "en");
+	assert_string_equal(fake.channel, "en");
+	assert_int_equal(post(f, "/api/v1/remote/sessions/S2/channel", tok, "{\"channel\":\"en\"}"),
+			 404);
+	assert_int_equal(post(f, "/api/v1/remote/sessions/S1/channel", tok, "{\"channel\":\"xx\"}"),
+			 400);
+	assert_int_equal(post(f, "/api/v1/remote/sessions/S1/channel", tok, "{}"), 400);
+	assert_int_equal(post(f, "/api/v1/remote/sessions/S1/channel", tok, ""), 400);
+	assert_int_equal(
+		post(f, "/api/v1/remote/sessions/S.1/channel", tok, "{\"channel\":\"en\"}"), 404);
+	assert_int_equal(fake.channel_calls, 2);
+
+	/* another delegate cannot touch this one's session */
+	char id2[16], tok2[80];
+	issue(f, "Other", id2, tok2);
+	assert_int_equal(
+		post(f, "/api/v1/remote/sessions/S1/channel", tok2, "{\"channel\":\"fr\"}"), 404);
+	assert_int_equal(req(f, "DELETE", "/api/v1/remote/sessions/S1", tok2, NULL), 404);
+
+	assert_int_equal(req(f, "DELETE", "/api/v1/remote/sessions/S1", tok, NULL), 200);
+	assert_int_equal(json_object_size(f->json), 0);
+	assert_int_equal(req(f, "DELETE", "/api/v1/remote/sessions/nope", tok, NULL), 404);
+
+	/* a delegate line of the tokens file may open sessions too */
+	assert_int_equal(post(f, "/api/v1/remote/sessions", DELEGATE, "{}"), 201);
+	assert_non_null(strstr(fake.delegate_id, "tokens-file:"));
+	assert_int_equal(fake.expires, 0);
+}
+
+static void api_remote_no_hooks_404(void **state)
+{
+	struct fx *f = *state;
+	char id[16], tok[80];
+	issue(f, "x", id, tok);
+	static const struct dm_api_remote none = {0};
+	dm_api_set_remote(f->api, &none);
+	assert_int_equal(post(f, "/api/v1/remote/sessions", tok, "{}"), 404);
+	assert_string_equal(error_of(f), "not served by this engine");
+	assert_int_equal(post(f, "/api/v1/remote/sessions/S1/channel", tok, "{\"channel\":\"en\"}"),
+			 404);
+	assert_int_equal(req(f, "DELETE", "/api/v1/remote/sessions/S1", tok, NULL), 404);
+	/* revoking needs no hook */
+	char path[64];
+	snprintf(path, sizeof path, "/api/v1/delegates/%s", id);
+	assert_int_equal(req(f, "DELETE", path, TECH, NULL), 200);
+	assert_int_equal(fake.new_calls, 0);
+}
+
+static void api_revoked_token_401(void **state)
+{
+	struct fx *f = *state;
+	char id[16], tok[80], id2[16], tok2[80];
+	issue(f, "Leaving", id, tok);
+	issue(f, "Staying", id2, tok2);
+	assert_int_equal(post(f, "/api/v1/remote/sessions", tok, "{}"), 201);
+	char path[64];
+	snprintf(path, sizeof path, "/api/v1/delegates/%s", id);
+	assert_int_equal(req(f, "DELETE", path, TECH, NULL), 200);
+	assert_int_equal(fake.revoked_calls, 1);
+	clear_log();
+	assert_int_equal(post(f, "/api/v1/remote/sessions", tok, "{}"), 401);
+	assert_string_equal(error_of(f), "revoked delegate token");
+	assert_int_equal(fake.new_calls, 1);
+	/* logged by whom, never with the token */
+	assert_true(log_has("refused: revoked delegate token"));
+	assert_true(log_has(id));
+	assert_true(log_has("Leaving"));
+	assert_false(log_has(tok));
+	assert_int_equal(req(f, "DELETE", "/api/v1/remote/sessions/S1", tok, NULL), 401);
+	/* the other delegate goes on */
+	assert_int_equal(post(f, "/api/v1/remote/sessions", tok2, "{}"), 201);
+	/* a token that was never issued */
+	char forged[80];
+	snprintf(forged, sizeof forged, "%s", tok2);
+	forged[0] = forged[0] == 'a' ? 'b' : 'a';
+	assert_int_equal(post(f, "/api/v1/remote/sessions", forged, "{}"), 401);
+	assert_string_equal(error_of(f), "unknown token");
+}
+
+static void api_delegates_persist(void **state)
+{
+	struct fx *f = *state;
+	char id[16], tok[80], id2[16], tok2[80];
+	issue(f, "Kept", id, tok);
+	issue(f, "Revoked", id2, tok2);
+	char path[64];
+	snprintf(path, sizeof path, "/api/v1/delegates/%s", id2);
+	assert_int_equal(req(f, "DELETE", path, TECH, NULL), 200);
+	struct stat st;
+	assert_int_equal(stat(rstate_path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	/* an engine restart: a new api on the same state file */
+	dm_api_free(f->api);
+	f->api = NULL;
+	assert_int_equal(dm_api_new(rcfg, f->ctl, tokens_path, NULL, NULL, &f->api), 0);
+	dm_api_set_remote(f->api, &fake_hooks);
+	assert_int_equal(post(f, "/api/v1/remote/sessions", tok, "{}"), 201);
+	assert_string_equal(fake.delegate_id, id);
+	assert_string_equal(fake.name, "Kept");
+	assert_int_equal(post(f, "/api/v1/remote/sessions", tok2, "{}"), 401);
+	assert_int_equal(req(f, "GET", "/api/v1/delegates", TECH, NULL), 200);
+	assert_int_equal(json_array_size(json_object_get(f->json, "delegates")), 2);
+}
+
+static void api_state_file_refused(void **state)
+{
+	struct fx *f = *state;
+	dm_api_free(f->api);
+	f->api = NULL;
+	struct dm_api *api = (struct dm_api *)f;
+	chmod(rstate_path, 0644);
+	n_problems = 0;
+	assert_int_equal(dm_api_new(rcfg, f->ctl, tokens_path, collect, NULL, &api), DM_EPERM);
+	assert_null(api);
+	assert_true(reported(0, "state file"));
+	write_file(rstate_path, "{\"version\":1,\"delegates\":[{}]}", 0600);
+	n_problems = 0;
+	assert_int_equal(dm_api_new(rcfg, f->ctl, tokens_path, collect, NULL, &api), DM_ECONFIG);
+	assert_null(api);
+	assert_true(reported(0, "malformed"));
+	assert_true(log_has(rstate_path));
+}
+
+/* Over real HTTP: DELETE reaches the handler, and a revoked token gets a
+ * Bearer challenge. */
+static void api_http_delegates(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(dm_api_start(f->api, "127.0.0.1:0"), 0);
+	int port = dm_api_port(f->api);
+	struct http h;
+	const char *body = "{\"name\":\"Over HTTP\"}";
+	assert_int_equal(
+		http(port, "POST", "/api/v1/delegates", TECH, body, strlen(body), false, &h),
+		CURLE_OK);
+	assert_int_equal(h.status, 201);
+	json_t *j = json_loads(h.body, 0, NULL);
+	assert_non_null(j);
+	char id[16], tok[80], path[64];
+	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "id")));
+	snprintf(tok, sizeof tok, "%s", json_string_value(json_object_get(j, "token")));
+	json_decref(j);
+	assert_int_equal(http(port, "POST", "/api/v1/remote/sessions", tok, "{}", 2, false, &h),
+			 CURLE_OK);
+	assert_int_equal(h.status, 201);
+	snprintf(path, sizeof path, "/api/v1/delegates/%s", id);
+	assert_int_equal(http(port, "DELETE", path, TECH, NULL, 0, false, &h), CURLE_OK);
+	assert_int_equal(h.status, 200);
+	assert_int_equal(fake.revoked_calls, 1);
+	assert_int_equal(http(port, "POST", "/api/v1/remote/sessions", tok, "{}", 2, false, &h),
+			 CURLE_OK);
+	assert_int_equal(h.status, 401);
+	assert_non_null(strstr(h.headers, "WWW-Authenticate: Bearer"));
+	assert_int_equal(http(port, "GET", "/api/v1/delegates", TECH, NULL, 0, false, &h),
+			 CURLE_OK);
+	assert_int_equal(h.status, 200);
+	assert_non_null(strstr(h.body, "\"revoked\":true"));
+	assert_int_equal(http(port, "PUT", "/api/v1/delegates", TECH, NULL, 0, false, &h),
+			 CURLE_OK);
+	assert_int_equal(h.status, 405);
+	assert_non_null(strstr(h.headers, "Allow: GET, POST"));
+}
+
+/* ------------------------------------------------------------------ HTTPS */
+
+/* A self-signed EC certificate for localhost and 127.0.0.1, made with
+ * libcrypto so the test needs no openssl program; PEM files in tmpdir. */
+static void make_cert(const char *cert_path, const char *key_path, mode_t key_mode)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	assert_non_null(k);
+	X509 *x = X509_new();
+	assert_non_null(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), (long)time(NULL));
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, k);
+	X509_NAME *n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
+				   -1, 0);
+	X509_set_issuer_name(x, n);
+	X509V3_CTX ctx;
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	X509_EXTENSION *ext =
+		X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
+	assert_non_null(ext);
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	FILE *fc = fopen(cert_path, "w");
+	assert_non_null(fc);
+	assert_int_equal(PEM_write_X509(fc, x), 1);
+	fclose(fc);
+	unlink(key_path);
+	int fd = open(key_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	FILE *fk = fdopen(fd, "w");
+	assert_non_null(fk);
+	assert_int_equal(PEM_write_PrivateKey(fk, k, NULL, NULL, 0, NULL, NULL), 1);
+	fclose(fk);
+	assert_int_equal(chmod(key_path, key_mode), 0);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+static CURLcode https_get(int port, const char *cafile, const char *path, const char *token,
+			  struct http *h)
+{
+	memset(h, 0, sizeof *h);
+	char url[256], auth[256];
+	snprintf(url, sizeof url, "https://127.0.0.1:%d%s", port, path);
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+	CURL *c = curl_easy_init();
+	assert_non_null(c);
+	struct curl_slist *hdr = curl_slist_append(NULL, auth);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	if (cafile)
+		curl_easy_setopt(c, CURLOPT_CAINFO, cafile);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	CURLcode rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->status);
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(c);
+	return rc;
+}
+
+/* A configuration with control.tls_cert and tls_key, for dm_api_start. */
+static struct dm_config *tls_config(const char *cert, const char *key)
+{
+	char text[sizeof conf_text + 512], path[PATH_MAX];
+	snprintf(text, sizeof text,
+		 "%scontrol = { tokens_file = \"t.tokens\"; tls_cert = \"%s\"; tls_key = \"%s\"; "
+		 "};\n",
+		 conf_text, cert, key);
+	path_in_tmp(path, sizeof path, "tls.conf");
+	write_file(path, text, 0600);
+	struct dm_config *c = NULL;
+	assert_int_equal(dm_config_load(path, false, NULL, NULL, &c), 0);
+	return c;
+}
+
+static void api_https(void **state)
+{
+	(void)state;
+	char cert[PATH_MAX], key[PATH_MAX];
+	path_in_tmp(cert, sizeof cert, "cert.pem");
+	path_in_tmp(key, sizeof key, "key.pem");
+	make_cert(cert, key, 0600);
+	struct dm_config *tcfg = tls_config("cert.pem", "key.pem");
+	struct dm_control *ctl = NULL;
+	assert_int_equal(dm_control_new(tcfg, drop_route, NULL, &ctl), 0);
+	struct dm_api *api = NULL;
+	assert_int_equal(dm_api_new(tcfg, ctl, tokens_path, NULL, NULL, &api), 0);
+	clear_log();
+	assert_int_equal(dm_api_start(api, "127.0.0.1:0"), 0);
+	int port = dm_api_port(api);
+	char want[64];
+	snprintf(want, sizeof want, "listening on https://127.0.0.1:%d", port);
+	assert_true(log_has(want));
+
+	struct http h;
+	/* trusted through the CA file: the key was wiped after the start, and
+	 * the server still serves */
+	assert_int_equal(https_get(port, cert, "/api/v1/state", TECH, &h), CURLE_OK);
+	assert_int_equal(h.status, 200);
+	assert_non_null(strstr(h.body, "\"consoles\""));
+	assert_int_equal(https_get(port, cert, "/api/v1/state", STRANGER, &h), CURLE_OK);
+	assert_int_equal(h.status, 401);
+	/* not trusted without it */
+	assert_int_not_equal(https_get(port, NULL, "/api/v1/state", TECH, &h), CURLE_OK);
+	/* plain HTTP on the HTTPS port gets no answer */
+	assert_int_not_equal(http(port, "GET", "/api/v1/state", TECH, NULL, 0, false, &h),
+			     CURLE_OK);
+	assert_int_not_equal(h.status, 200);
+	dm_api_free(api);
+
+	/* beyond loopback: no warning about TLS */
+	assert_int_equal(dm_api_new(tcfg, ctl, tokens_path, NULL, NULL, &api), 0);
+	clear_log();
+	assert_int_equal(dm_api_start(api, "0.0.0.0:0"), 0);
+	assert_false(log_has("without TLS"));
+	assert_true(log_has("listening on https://0.0.0.0:"));
+	dm_api_free(api);
+	dm_control_free(ctl);
+	dm_config_free(tcfg);
+}
+
+static void api_https_refused(void **state)
+{
+	(void)state;
+	char cert[PATH_MAX], key[PATH_MAX], cert2[PATH_MAX], key2[PATH_MAX];
+	path_in_tmp(cert, sizeof cert, "rc.pem");
+	path_in_tmp(key, sizeof key, "rk.pem");
+	path_in_tmp(cert2, sizeof cert2, "rc2.pem");
+	path_in_tmp(key2, sizeof key2, "rk2.pem");
+	make_cert(cert, key, 0644);
+	make_cert(cert2, key2, 0600);
+	static const struct {
+		const char *cert, *key;
+		int want;
+		const char *log;
+	} t[] = {
+		{"rc.pem", "rk.pem", DM_EPERM, "group or others"}, /* the key is 0644 */
+		{"rc.pem", "rk2.pem", DM_ECONFIG, "not the key of tls_cert"},
+		{"none.pem", "rk2.pem", DM_ENOENT, "cannot open tls_cert"},
+		{"rc2.pem", "none.pem", DM_ENOENT, "cannot open tls_key"},
+		{"rk2.pem", "rk2.pem", DM_ECONFIG, "does not hold a PEM certificate"},
+		{"rc2.pem", "t.tokens", DM_ECONFIG, "does not hold a PEM private key"},
+		{"t.conf", "rk2.pem", DM_ECONFIG, "does not hold a PEM certificate"},
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		struct dm_config *tcfg = tls_config(t[i].cert, t[i].key);
+		struct dm_control *ctl = NULL;
+		assert_int_equal(dm_control_new(tcfg, drop_route, NULL, &ctl), 0);
+		struct dm_api *api = NULL;
+		assert_int_equal(dm_api_new(tcfg, ctl, tokens_path, NULL, NULL, &api), 0);
+		clear_log();
+		int rc = dm_api_start(api, "127.0.0.1:0");
+		if (rc != t[i].want || !log_has(t[i].log))
+			fail_msg("case %zu: %d (want %d), log: %s", i, rc, t[i].want, logbuf);
+		assert_int_equal(dm_api_port(api), DM_EINVAL);
+		dm_api_free(api);
+		dm_control_free(ctl);
+		dm_config_free(tcfg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1172,13 +1823,25 @@ int main(void)
 		cmocka_unit_test_setup_teardown(api_out_of_range_400, setup, teardown),
 		cmocka_unit_test_setup_teardown(api_interlock_409, setup, teardown),
 		cmocka_unit_test_setup_teardown(api_booth_isolation_403, setup, teardown),
-		cmocka_unit_test_setup_teardown(api_delegate_read_only_403, setup, teardown),
+		cmocka_unit_test_setup_teardown(api_delegate_remote_only_403, setup, teardown),
 		cmocka_unit_test_setup_teardown(api_events_last_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(api_start_bad_listen, setup, teardown),
 		cmocka_unit_test_setup_teardown(api_start_port_in_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(api_start_non_loopback_warns, setup, teardown),
 		cmocka_unit_test_setup_teardown(api_http_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(api_http_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(api_remote_absent_404, setup, teardown),
+		cmocka_unit_test_setup_teardown(api_delegates_crud, setup_remote, teardown),
+		cmocka_unit_test_setup_teardown(api_delegates_bad_body_400, setup_remote, teardown),
+		cmocka_unit_test_setup_teardown(api_delegates_roles_403, setup_remote, teardown),
+		cmocka_unit_test_setup_teardown(api_remote_sessions, setup_remote, teardown),
+		cmocka_unit_test_setup_teardown(api_remote_no_hooks_404, setup_remote, teardown),
+		cmocka_unit_test_setup_teardown(api_revoked_token_401, setup_remote, teardown),
+		cmocka_unit_test_setup_teardown(api_delegates_persist, setup_remote, teardown),
+		cmocka_unit_test_setup_teardown(api_state_file_refused, setup_remote, teardown),
+		cmocka_unit_test_setup_teardown(api_http_delegates, setup_remote, teardown),
+		cmocka_unit_test(api_https),
+		cmocka_unit_test(api_https_refused),
 	};
 	return cmocka_run_group_tests_name("api", tests, group_setup, group_teardown);
 }
