@@ -1,5 +1,7 @@
 /* dragoman-listen: the delegate's receiver. Receives one channel and plays
- * it (PortAudio, JACK) or records it (WAV). */
+ * it (PortAudio, JACK) or records it (WAV): in the room (the conference's
+ * multicast, with its configuration or a channel's SDP) or remotely (unicast
+ * from the engine over the internet, remote.c). */
 #include "dragoman/config.h"
 #include "dragoman/error.h"
 #include "dragoman/keys.h"
@@ -8,7 +10,11 @@
 #include "dragoman/receiver.h"
 #include "dragoman/sdp.h"
 #include "output.h"
+#include "remote.h"
+#include "tls_pin.h"
+#include "token.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -31,15 +37,29 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fputs("usage: dragoman-listen (--sdp FILE | --config FILE --channel ID) [options]\n"
+	fputs("usage: dragoman-listen (--sdp FILE | --config FILE --channel ID |\n"
+	      "                        --remote URL [--token-file F] (--ca-file F | --pin SHA256)\n"
+	      "                        [--channel ID]) [options]\n"
 	      "\n"
+	      "In the room:\n"
 	      "  --sdp FILE        the channel's SDP (as dragomand --sdp-dir writes it)\n"
 	      "  --config FILE     the conference; with --channel ID (id or number)\n"
-	      "                    type a channel id or number and Enter to switch\n"
+	      "Remote (over the internet, with a delegate token):\n"
+	      "  --remote URL      the engine's control API, https://HOST:PORT (plain http://\n"
+	      "                    only to 127.0.0.1 or localhost, for tests)\n"
+	      "  --token-file F    the delegate token, first line of F (default\n"
+	      "                    $DRAGOMAN_TOKEN_FILE, else ~/.config/dragoman/token)\n"
+	      "  --ca-file F       check the engine's certificate against this CA, or\n"
+	      "  --pin SHA256      against this SHA-256 fingerprint of the certificate\n"
+	      "  --channel ID      the channel to start on (default: the engine's)\n"
+	      "With --config or --remote, type a channel id or number and Enter to switch.\n"
+	      "\n"
+	      "Options:\n"
 	      "  --out OUT         pa (default device, the default), pa:NAME, jack, wav:PATH\n"
 	      "  --name NAME       JACK client name (default dragoman-listen)\n"
 	      "  --connect PORT    with --out jack: the one port to connect to\n"
-	      "  --interface ADDR  IPv4 address of the interface to join on\n"
+	      "  --interface ADDR  IPv4 address of the interface to join on (remote: to\n"
+	      "                    receive on; default any)\n"
 	      "  --duration S      stop after S seconds\n"
 	      "  --stats           print one JSON line of statistics at exit\n"
 	      "  --verbose         log debug messages\n",
@@ -52,10 +72,21 @@ static void config_error(void *user, const char *file, int line, const char *msg
 	fprintf(stderr, "%s:%d: %s\n", file, line, msg);
 }
 
+/* The receiver's callbacks' user. */
+struct listen_ctx {
+	struct dm_output *out;
+	struct dm_listen_remote *rm;
+};
+
 static void on_pcm(void *user, const float *pcm, size_t n)
 {
-	struct dm_output *o = user;
+	struct dm_output *o = ((struct listen_ctx *)user)->out;
 	o->write(o, pcm, n);
+}
+
+static void on_datagram(void *user, const uint8_t *buf, size_t len)
+{
+	dm_listen_remote_datagram(((struct listen_ctx *)user)->rm, buf, len);
 }
 
 static double mono_s(void)
@@ -66,7 +97,8 @@ static double mono_s(void)
 }
 
 /* stdin: a channel id or number per line switches channel. */
-static void read_command(struct dm_receiver *r, const struct dm_config *cfg, bool *stdin_open)
+static void read_command(struct dm_receiver *r, const struct dm_config *cfg,
+			 struct dm_listen_remote *rm, bool *stdin_open)
 {
 	char line[128];
 	if (!fgets(line, sizeof line, stdin)) {
@@ -76,6 +108,10 @@ static void read_command(struct dm_receiver *r, const struct dm_config *cfg, boo
 	line[strcspn(line, "\r\n")] = 0;
 	if (!line[0])
 		return;
+	if (rm) {
+		dm_listen_remote_command(rm, line);
+		return;
+	}
 	int ch = dm_config_find_channel(cfg, line);
 	if (ch < 0) {
 		fprintf(stderr, "dragoman-listen: no channel %s\n", line);
@@ -96,6 +132,10 @@ int main(int argc, char **argv)
 		{"name", required_argument, NULL, 'n'},
 		{"connect", required_argument, NULL, 'p'},
 		{"interface", required_argument, NULL, 'i'},
+		{"remote", required_argument, NULL, 'R'},
+		{"token-file", required_argument, NULL, 'T'},
+		{"ca-file", required_argument, NULL, 'A'},
+		{"pin", required_argument, NULL, 'P'},
 		{"duration", required_argument, NULL, 'd'},
 		{"stats", no_argument, NULL, 'S'},
 		{"verbose", no_argument, NULL, 'v'},
@@ -104,10 +144,12 @@ int main(int argc, char **argv)
 	};
 	const char *sdp_path = NULL, *config_path = NULL, *channel = NULL, *outspec = "pa";
 	const char *name = DM_DEFAULT_LISTEN_NAME, *connect = NULL, *iface = NULL;
+	const char *remote_url = NULL, *token_file = NULL, *ca_file = NULL, *pin_text = NULL;
+	int rc;
 	double duration = 0;
 	bool stats = false, verbose = false;
 	int o;
-	while ((o = getopt_long(argc, argv, "s:c:C:o:n:p:i:d:Svh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "s:c:C:o:n:p:i:d:SvhR:T:A:P:", opts, NULL)) != -1) {
 		switch (o) {
 		case 's': sdp_path = optarg; break;
 		case 'c': config_path = optarg; break;
@@ -116,6 +158,10 @@ int main(int argc, char **argv)
 		case 'n': name = optarg; break;
 		case 'p': connect = optarg; break;
 		case 'i': iface = optarg; break;
+		case 'R': remote_url = optarg; break;
+		case 'T': token_file = optarg; break;
+		case 'A': ca_file = optarg; break;
+		case 'P': pin_text = optarg; break;
 		case 'd': {
 			char *end;
 			duration = strtod(optarg, &end);
@@ -131,25 +177,68 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind < argc || (!sdp_path == !config_path) || (config_path && !channel)) {
+	int modes = !!sdp_path + !!config_path + !!remote_url;
+	if (optind < argc || modes != 1 || (config_path && !channel) ||
+	    (!remote_url && (token_file || ca_file || pin_text)) || (ca_file && pin_text)) {
 		/* Say which rule was broken: the usage alone leaves the user guessing. */
 		if (optind < argc)
 			fprintf(stderr, "dragoman-listen: unexpected argument %s\n", argv[optind]);
-		else if (!sdp_path == !config_path)
-			fprintf(stderr, "dragoman-listen: give either --sdp or --config\n");
-		else
+		else if (modes != 1)
+			fprintf(stderr, "dragoman-listen: give one of --sdp, --config, --remote\n");
+		else if (config_path && !channel)
 			fprintf(stderr, "dragoman-listen: --config needs --channel ID\n");
+		else if (!remote_url)
+			fprintf(stderr,
+				"dragoman-listen: --token-file, --ca-file and --pin go with "
+				"--remote\n");
+		else
+			fprintf(stderr, "dragoman-listen: give --ca-file or --pin, not both\n");
 		usage(stderr);
 		return 2;
 	}
 	dm_log_set(dm_log_stderr, "dragoman-listen", verbose ? DM_LOG_DEBUG : DM_LOG_WARN);
 
+	struct dm_listen_remote *rm = NULL;
+	if (remote_url) {
+		uint8_t pin[DM_TLS_PIN_LEN];
+		if (pin_text && dm_tls_pin_parse(pin_text, pin) < 0) {
+			fprintf(stderr, "dragoman-listen: --pin %s is not a SHA-256 fingerprint\n",
+				pin_text);
+			return 2;
+		}
+		char token[DM_CLIENT_TOKEN_MAX];
+		rc = dm_client_token("dragoman-listen", token_file, token, sizeof token);
+		if (rc != 0)
+			return rc;
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			fprintf(stderr, "dragoman-listen: cannot start libcurl\n");
+			return 1;
+		}
+		struct dm_listen_remote_params rmp = {
+			.url = remote_url,
+			.token = token,
+			.ca_file = ca_file,
+			.pin = pin_text ? pin : NULL,
+			.channel = channel,
+			.bind = iface,
+		};
+		rc = dm_listen_remote_new(&rmp, &rm);
+		memset(token, 0, sizeof token);
+		if (rc != 0) {
+			curl_global_cleanup();
+			return rc;
+		}
+	}
+
 	struct dm_config *cfg = NULL;
 	struct dm_sdp sdp;
 	uint8_t secret[DM_SECRET_LEN];
-	int ch = -1, rc;
+	int ch = -1;
 	double min_ms = 5;
-	if (config_path) {
+	if (rm) {
+		ch = dm_listen_remote_channel(rm);
+		min_ms = dm_listen_remote_min_ms(rm);
+	} else if (config_path) {
 		if (dm_config_load(config_path, true, config_error, NULL, &cfg) < 0)
 			return 2;
 		ch = dm_config_find_channel(cfg, channel);
@@ -193,18 +282,24 @@ int main(int argc, char **argv)
 	}
 	if (rc < 0) {
 		dm_config_free(cfg);
+		dm_listen_remote_free(rm);
 		return 1;
 	}
 
+	struct listen_ctx ctx = {.out = out, .rm = rm};
 	struct dm_receiver_params rp = {
 		.config = cfg,
 		.secret = cfg ? secret : NULL,
 		.channel = ch,
-		.sdp = cfg ? NULL : &sdp,
+		.sdp = cfg || rm ? NULL : &sdp,
 		.sdp_path = sdp_path,
-		.interface = iface,
+		.remote = rm != NULL,
+		.remote_fd = rm ? dm_listen_remote_fd(rm) : -1,
+		.n_channels = rm ? dm_listen_remote_channel_count(rm) : 0,
+		.on_datagram = rm ? on_datagram : NULL,
+		.interface = rm ? NULL : iface,
 		.on_pcm = on_pcm,
-		.user = out,
+		.user = &ctx,
 		.playout = out->playout,
 	};
 	struct dm_receiver *r = NULL;
@@ -214,8 +309,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dragoman-listen: cannot receive: %s\n", dm_strerror(rc));
 		out->free(out);
 		dm_config_free(cfg);
+		dm_listen_remote_free(rm);
 		return 1;
 	}
+	if (rm)
+		dm_listen_remote_start(rm, r);
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -225,12 +323,16 @@ int main(int argc, char **argv)
 	}
 
 	double start = mono_s(), last_report = start;
-	bool stdin_open = cfg != NULL; /* channel switching needs the configuration */
+	/* Channel switching needs a channel list: the configuration's or the
+	 * session's. */
+	bool stdin_open = cfg != NULL || rm != NULL;
 	while (!stop_requested && (duration <= 0 || mono_s() - start < duration)) {
 		struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
 		int n = poll(&pfd, stdin_open ? 1 : 0, 50);
 		if (n > 0 && (pfd.revents & (POLLIN | POLLHUP)))
-			read_command(r, cfg, &stdin_open);
+			read_command(r, cfg, rm, &stdin_open);
+		if (rm)
+			dm_listen_remote_tick(rm);
 		if (verbose && out->playout &&
 		    mono_s() - last_report >= (getenv("DM_FAST") ? 0.05 : 1.0)) {
 			struct dm_playout_stats ps;
@@ -267,10 +369,16 @@ int main(int argc, char **argv)
 			"ssrc", (json_int_t)st.ssrc, "roc", (json_int_t)st.roc, "switch_ms",
 			st.switch_ms, "buffer_ms", "mean", mean, "max", max);
 		if (o) {
+			json_object_set_new(o, "fec_frames",
+					    json_integer((json_int_t)st.fec_frames));
 			json_object_set_new(o, "foreign_rtcp",
 					    json_integer((json_int_t)st.foreign_rtcp));
 			json_object_set_new(o, "reports_sent",
 					    json_integer((json_int_t)st.reports_sent));
+			if (rm)
+				dm_listen_remote_stats(rm, o);
+			else
+				json_object_set_new(o, "mode", json_string(cfg ? "config" : "sdp"));
 		}
 		char *text = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
 		if (text)
@@ -279,8 +387,11 @@ int main(int argc, char **argv)
 		json_decref(o);
 		fflush(stdout);
 	}
+	dm_listen_remote_free(rm);
 	dm_receiver_free(r);
 	out->free(out);
 	dm_config_free(cfg);
+	if (rm)
+		curl_global_cleanup();
 	return 0;
 }

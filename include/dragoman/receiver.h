@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "dragoman/config.h"
+#include "dragoman/rproto.h"
 #include "dragoman/sdp.h"
 
 #ifdef __cplusplus
@@ -28,6 +29,19 @@ struct dm_receiver_params {
 	const struct dm_config *config;
 	const uint8_t *secret; /* DM_SECRET_LEN bytes, with config */
 	int channel;	       /* channel index to start on */
+	/* ... or remote mode (remote true): unicast from the engine on a
+	 * socket the caller opened, bound and keeps (not owned; the caller sends
+	 * its hellos from it too, see dragoman/rproto.h); SRTP and SRTCP arrive
+	 * on it, told apart as RFC 5761 says; keys only from dm_receiver_set_key;
+	 * `channel` starts it, n_channels counts them; datagrams that are not
+	 * RTP/RTCP go to on_datagram (key updates), on the receiver thread. A
+	 * packet whose SSRC has no key counts as auth_failed (it cannot be
+	 * authenticated). Freshness (send time) checks are those of SDP mode:
+	 * keys come per SSRC from the engine. */
+	bool remote;
+	int remote_fd;
+	int n_channels;
+	void (*on_datagram)(void *user, const uint8_t *buf, size_t len);
 	/* ... or one SDP (fixed SSRC and key). */
 	const struct dm_sdp *sdp;
 	const char *sdp_path;  /* optional: re-read on an unknown SSRC (restart) */
@@ -46,13 +60,15 @@ struct dm_receiver_stats {
 	uint64_t late;
 	uint64_t reordered;
 	uint64_t duplicates;
-	uint64_t auth_failed;  /* dropped: SRTP authentication failed */
-	uint64_t replayed;     /* dropped: SRTP replay check */
-	uint64_t malformed;    /* dropped: not RTP/SRTP at all, truncated */
-	uint64_t unknown_ssrc; /* dropped: SSRC over the new-SSRC rate limit or no key */
-	uint64_t stale;	       /* dropped: a stream whose send time is not now (a
-				  recording of an earlier run replayed) */
-	uint64_t concealed_frames;
+	uint64_t auth_failed;	   /* dropped: SRTP authentication failed */
+	uint64_t replayed;	   /* dropped: SRTP replay check */
+	uint64_t malformed;	   /* dropped: not RTP/SRTP at all, truncated */
+	uint64_t unknown_ssrc;	   /* dropped: SSRC over the new-SSRC rate limit or no key */
+	uint64_t stale;		   /* dropped: a stream whose send time is not now (a
+				      recording of an earlier run replayed) */
+	uint64_t concealed_frames; /* lost frames made up by loss concealment (PLC) */
+	uint64_t fec_frames;	   /* lost frames rebuilt from the next packet's in-band FEC
+				      (SILK/hybrid packets: the internet profile) */
 	uint64_t decoded_frames;
 	uint64_t ssrc_changes;
 	uint64_t foreign_rtcp;	/* skipped: RTCP that is not a sender report, i.e. the
@@ -84,10 +100,12 @@ struct dm_receiver_stats {
  * with: an SDP listener sends no reports and is not counted. Failing to open
  * the report socket does not stop the receiver (logged, no reports). */
 
-/* Creates a receiver and joins its channel's group. Returns 0 and *out;
- * DM_EINVAL (NULL p, out or on_pcm; both or neither of config and sdp; config
- * without secret; an address that is not dotted IPv4); DM_ENOENT (config mode:
- * no such channel); DM_ENET (the log names the address); DM_ENOMEM. */
+/* Creates a receiver and joins its channel's group (remote mode: joins
+ * nothing, reads remote_fd). Returns 0 and *out; DM_EINVAL (NULL p, out or
+ * on_pcm; not exactly one of config, sdp and remote; config without secret;
+ * an address that is not dotted IPv4; remote with remote_fd < 0 or
+ * n_channels outside 1..256); DM_ENOENT (config or remote mode: no such
+ * channel); DM_ENET (the log names the address); DM_ENOMEM. */
 int dm_receiver_new(const struct dm_receiver_params *p, struct dm_receiver **out);
 
 /* Stops the thread if running, leaves the group and frees. NULL is fine. */
@@ -99,9 +117,11 @@ int dm_receiver_start(struct dm_receiver *r);
 /* Stops and joins the receiver thread. */
 void dm_receiver_stop(struct dm_receiver *r);
 
-/* Switches to another channel (config mode only): leaves the old group,
- * joins the new one, resets the stream state. Any thread.
- * Returns 0, DM_EINVAL (no config), DM_ENOENT (no such channel) or DM_ENET. */
+/* Switches to another channel: config mode leaves the old group, joins the
+ * new one and resets the stream state; remote mode only changes which
+ * channel's SSRCs are played (the engine sends the new one once told through
+ * the API). Any thread. Returns 0, DM_EINVAL (SDP mode), DM_ENOENT (no such
+ * channel) or DM_ENET. */
 int dm_receiver_switch(struct dm_receiver *r, int channel);
 
 /* Receives and handles packets for at most timeout_ms (one step of the
@@ -116,9 +136,29 @@ int dm_receiver_poll(struct dm_receiver *r, int timeout_ms);
  * tests that do not want sockets; a pending dm_receiver_switch is applied by
  * dm_receiver_poll only. Not while the receiver thread runs (dm_receiver_start):
  * same thread as dm_receiver_poll. A dropped packet is counted in the
- * statistics, not reported here. Returns 0, or DM_EINVAL (r NULL, or pkt NULL
- * with len > 0). */
+ * statistics, not reported here. In remote mode rtcp 0 sorts the datagram as
+ * the socket's would be (RTP, SRTCP or on_datagram). Returns 0, or DM_EINVAL
+ * (r NULL, or pkt NULL with len > 0). */
 int dm_receiver_feed(struct dm_receiver *r, uint8_t *pkt, size_t len, int rtcp);
+
+/* Remote mode: holds the key of one SSRC of a channel (at most 4 per channel
+ * kept: the newest). A packet of a known SSRC of the current channel is played
+ * at once, even while another of that channel is still arriving (a rotation:
+ * the engine continues sequence number and timestamp across it, and the
+ * receiver then keeps its jitter buffer and decoder, so there is no gap).
+ * Thread: any. Returns 0, DM_EINVAL (not remote mode, bad channel, key length
+ * not the suite's), DM_ENOMEM. */
+int dm_receiver_set_key(struct dm_receiver *r, int channel, uint32_t ssrc, enum dm_srtp_suite suite,
+			const uint8_t *key);
+
+/* Remote mode: forgets every key (a new session after an engine restart).
+ * Thread: any. */
+void dm_receiver_clear_keys(struct dm_receiver *r);
+
+/* The RTCP report block about the current stream (RFC 3550 A.3, A.8), as in
+ * a receiver report now: for the remote hello. Updates the "prior" counters
+ * like a sent report. All zero when no stream yet. Thread: any. */
+void dm_receiver_report_block(struct dm_receiver *r, struct dm_rproto_report *out);
 
 /* Statistics; any thread. */
 void dm_receiver_get_stats(const struct dm_receiver *r, struct dm_receiver_stats *st);

@@ -5,6 +5,8 @@
 #include "dragoman/keys.h"
 #include "dragoman/log.h"
 #include "dragoman/playout.h"
+#include "dragoman/profile.h"
+#include "dragoman/rproto.h"
 #include "dragoman/rtp.h"
 #include "dragoman/srtp.h"
 #include "sock.h"
@@ -24,8 +26,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_STREAMS 8  /* SSRCs with a key at once: current, restarting, a few more */
-#define MAX_FRAME 5760 /* 120 ms at 48 kHz, Opus's largest */
+#define MAX_STREAMS 8		/* SSRCs with a key at once: current, restarting, a few more */
+#define MAX_FRAME 5760		/* 120 ms at 48 kHz, Opus's largest */
+#define KEYS_PER_CHANNEL 4	/* remote mode: SSRCs of one channel with a key at once */
+#define MAX_REMOTE_CHANNELS 256 /* a channel index is one byte in a key update */
+
+/* Remote mode: the key of one SSRC, as the engine gave it. */
+struct key_entry {
+	bool used;
+	int channel;
+	uint32_t ssrc;
+	enum dm_srtp_suite suite;
+	uint8_t key[DM_SRTP_MAX_KEY_LEN];
+	uint64_t serial; /* order of arrival (the oldest is evicted), and the identity of
+			    this key: a stream built from another serial is stale */
+};
 
 /* One SSRC we hold a key for. */
 struct stream {
@@ -41,6 +56,8 @@ struct stream {
 	uint64_t last_us;    /* last authenticated packet */
 	uint32_t sr_lsr;     /* its latest sender report's NTP time, middle 32 bits */
 	uint64_t sr_us;	     /* when that report arrived, 0: none */
+	int channel;	     /* remote mode: the channel its key is for */
+	uint64_t key_serial; /* remote mode: the key_entry it was built from */
 };
 
 /* Reception of the current stream for our receiver reports (RFC 3550 A.1,
@@ -77,6 +94,19 @@ struct dm_receiver {
 	int frame_samples; /* expected, from the profile (for timing only) */
 	int fd_rtp, fd_rtcp;
 
+	/* Remote mode: one unicast socket (the caller's) carries SRTP, SRTCP
+	 * and the engine's key updates; keys come from dm_receiver_set_key,
+	 * possibly on another thread, into the table under `lock`. The thread
+	 * rebuilds its SRTP contexts when keys_version moves. */
+	bool remote;
+	int fd_remote;
+	int n_channels;
+	void (*on_datagram)(void *user, const uint8_t *buf, size_t len);
+	struct key_entry *keys; /* n_channels * KEYS_PER_CHANNEL */
+	uint64_t key_serial;	/* last serial given, under lock */
+	_Atomic uint64_t keys_version;
+	uint64_t keys_seen; /* the thread's copy */
+
 	struct stream streams[MAX_STREAMS];
 	int current;		/* index into streams, -1: none */
 	uint64_t cur_start_ntp; /* send time of the current stream when shown live */
@@ -92,8 +122,8 @@ struct dm_receiver {
 	bool running;
 	_Atomic bool stop;
 
-	_Atomic uint64_t auth_failed, replayed, malformed, unknown_ssrc, stale, concealed, decoded,
-		ssrc_changes;
+	_Atomic uint64_t auth_failed, replayed, malformed, unknown_ssrc, stale, concealed, fec,
+		decoded, ssrc_changes;
 	_Atomic uint32_t cur_ssrc, cur_roc;
 	_Atomic int64_t switch_us; /* -1: not measured yet */
 	_Atomic int cur_channel;
@@ -111,7 +141,15 @@ struct dm_receiver {
 	uint32_t reporter_ssrc;	 /* new at every channel (switch) */
 	char cname[32];		 /* random per receiver (RFC 7022) */
 	uint64_t rr_next_us;	 /* 0: none scheduled (no stream locked yet) */
+	/* The reception state reports are made of: the receiver thread
+	 * updates it, and dm_receiver_report_block reads it (and its "prior"
+	 * counters) from any thread, so both hold `lock`. */
+	pthread_mutex_t lock;
+	bool lock_ready;
 	struct rr_source src;
+	uint32_t rep_ssrc;  /* the stream reported on, 0: none */
+	uint32_t rep_lsr;   /* its latest sender report (middle 32 bits of NTP) */
+	uint64_t rep_sr_us; /* when that arrived, 0: none */
 	_Atomic uint64_t reports_sent, foreign_rtcp;
 	_Atomic uint32_t cur_reporter;
 };
@@ -134,13 +172,34 @@ static void drop_stream(struct stream *s)
 	memset(s, 0, sizeof *s);
 }
 
+static void lock(struct dm_receiver *r)
+{
+	pthread_mutex_lock(&r->lock);
+}
+
+static void unlock(struct dm_receiver *r)
+{
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Forgets what reports say about the current stream (no stream now). */
+static void forget_source(struct dm_receiver *r)
+{
+	lock(r);
+	memset(&r->src, 0, sizeof r->src);
+	r->rep_ssrc = r->rep_lsr = 0;
+	r->rep_sr_us = 0;
+	unlock(r);
+}
+
 static void reset_streams(struct dm_receiver *r)
 {
 	for (int i = 0; i < MAX_STREAMS; i++)
 		drop_stream(&r->streams[i]);
 	r->current = -1;
 	atomic_store(&r->cur_ssrc, 0);
-	memset(&r->src, 0, sizeof r->src);
+	if (r->lock_ready)
+		forget_source(r);
 }
 
 static void close_sockets(struct dm_receiver *r)
@@ -223,12 +282,21 @@ static int tune(struct dm_receiver *r, int channel)
 
 int dm_receiver_new(const struct dm_receiver_params *p, struct dm_receiver **out)
 {
-	if (!p || !out || !p->on_pcm || (!p->config == !p->sdp) || (p->config && !p->secret))
+	if (!p || !out || !p->on_pcm || (!!p->config + !!p->sdp + !!p->remote) != 1 ||
+	    (p->config && !p->secret))
+		return DM_EINVAL;
+	if (p->remote &&
+	    (p->remote_fd < 0 || p->n_channels <= 0 || p->n_channels > MAX_REMOTE_CHANNELS))
 		return DM_EINVAL;
 	struct dm_receiver *r = calloc(1, sizeof *r);
 	if (!r)
 		return DM_ENOMEM;
-	r->fd_rtp = r->fd_rtcp = r->fd_report = -1;
+	if (pthread_mutex_init(&r->lock, NULL) != 0) {
+		free(r);
+		return DM_ENOMEM;
+	}
+	r->lock_ready = true;
+	r->fd_rtp = r->fd_rtcp = r->fd_report = r->fd_remote = -1;
 	r->current = -1;
 	r->on_pcm = p->on_pcm;
 	r->user = p->user;
@@ -278,6 +346,34 @@ int dm_receiver_new(const struct dm_receiver_params *p, struct dm_receiver **out
 		} else {
 			snprintf(r->cname, sizeof r->cname, "%s", DM_DEFAULT_LISTEN_NAME);
 		}
+	} else if (p->remote) {
+		if (p->channel < 0 || p->channel >= p->n_channels) {
+			rc = DM_ENOENT;
+			goto fail;
+		}
+		r->keys = calloc((size_t)p->n_channels * KEYS_PER_CHANNEL, sizeof *r->keys);
+		if (!r->keys) {
+			rc = DM_ENOMEM;
+			goto fail;
+		}
+		r->remote = true;
+		r->fd_remote = p->remote_fd;
+		r->n_channels = p->n_channels;
+		r->on_datagram = p->on_datagram;
+		r->channel = p->channel;
+		atomic_store(&r->want_channel, p->channel);
+		atomic_store(&r->cur_channel, p->channel);
+		atomic_store_explicit(&r->switch_us, -1, memory_order_relaxed);
+		/* libsrtp starts its crypto backend with its first session (tens
+		 * of ms): now, not while the first packets of the stream queue
+		 * up. */
+		uint8_t zero[DM_SRTP_MAX_KEY_LEN] = {0};
+		struct dm_srtp *warm = NULL;
+		if (dm_srtp_new(DM_SRTP_AES_CM_128_HMAC_SHA1_80, DM_SRTP_RECV, 0, zero, &warm) == 0)
+			dm_srtp_free(warm);
+		/* The engine's remote profile is not known here; its frame only
+		 * sets the first concealment's length and the reorder wait. */
+		r->frame_samples = dm_profile_find(DM_DEFAULT_REMOTE_PROFILE)->frame_samples;
 	} else {
 		r->sdp = *p->sdp;
 		r->sdp_mode = true;
@@ -325,11 +421,18 @@ void dm_receiver_free(struct dm_receiver *r)
 		close(r->fd_report);
 	dm_srtp_free(r->rr_srtp);
 	reset_streams(r);
+	if (r->keys) {
+		OPENSSL_cleanse(r->keys,
+				(size_t)r->n_channels * KEYS_PER_CHANNEL * sizeof *r->keys);
+		free(r->keys);
+	}
 	dm_jitter_free(r->jitter);
 	if (r->dec)
 		opus_decoder_destroy(r->dec);
 	OPENSSL_cleanse(r->secret, sizeof r->secret);
 	OPENSSL_cleanse(&r->sdp, sizeof r->sdp);
+	if (r->lock_ready)
+		pthread_mutex_destroy(&r->lock);
 	free(r);
 }
 
@@ -369,16 +472,79 @@ static void reload_sdp(struct dm_receiver *r, uint64_t now)
 	OPENSSL_cleanse(&fresh, sizeof fresh);
 }
 
-/* Finds or creates the key context of an SSRC; NULL when we may not (rate
- * limit, SSRC not in the SDP) or cannot. */
-static struct stream *stream_for(struct dm_receiver *r, uint32_t ssrc, uint64_t now)
+/* Remote mode: the key of an SSRC from the table; the entry, or NULL. */
+static const struct key_entry *key_find(const struct dm_receiver *r, uint32_t ssrc)
 {
+	for (int i = 0; i < r->n_channels * KEYS_PER_CHANNEL; i++)
+		if (r->keys[i].used && r->keys[i].ssrc == ssrc)
+			return &r->keys[i];
+	return NULL;
+}
+
+/* Remote mode, receiver thread: after dm_receiver_set_key or
+ * dm_receiver_clear_keys, drops the SRTP contexts whose key was replaced,
+ * evicted or cleared (they are rebuilt from the table on their next packet,
+ * if they still have a key). */
+static void sync_keys(struct dm_receiver *r)
+{
+	uint64_t v = atomic_load_explicit(&r->keys_version, memory_order_acquire);
+	if (v == r->keys_seen)
+		return;
+	r->keys_seen = v;
+	bool lost_current = false;
+	lock(r);
+	for (int i = 0; i < MAX_STREAMS; i++) {
+		struct stream *s = &r->streams[i];
+		if (!s->in_use)
+			continue;
+		const struct key_entry *k = key_find(r, s->ssrc);
+		if (k && k->serial == s->key_serial && k->channel == s->channel)
+			continue;
+		if (i == r->current)
+			lost_current = true;
+		drop_stream(s);
+	}
+	unlock(r);
+	if (lost_current) {
+		r->current = -1;
+		atomic_store(&r->cur_ssrc, 0);
+		forget_source(r);
+	}
+}
+
+/* Finds or creates the key context of an SSRC; NULL when we may not (rate
+ * limit, SSRC not in the SDP, remote mode: a key of another channel) or
+ * cannot. *no_key: NULL because no key is known for it (remote mode: the
+ * packet cannot be authenticated). */
+static struct stream *stream_for(struct dm_receiver *r, uint32_t ssrc, uint64_t now, bool *no_key)
+{
+	*no_key = false;
 	struct stream *s = find_stream(r, ssrc);
 	if (s)
 		return s;
 	uint8_t key[DM_SRTP_MAX_KEY_LEN];
-	enum dm_srtp_suite suite;
-	if (r->sdp_mode) {
+	enum dm_srtp_suite suite = DM_SRTP_AES_CM_128_HMAC_SHA1_80;
+	int channel = r->channel;
+	uint64_t serial = 0;
+	if (r->remote) {
+		lock(r);
+		const struct key_entry *k = key_find(r, ssrc);
+		if (k) {
+			channel = k->channel;
+			suite = k->suite;
+			serial = k->serial;
+			memcpy(key, k->key, dm_srtp_key_len(k->suite));
+		}
+		unlock(r);
+		if (!k) {
+			*no_key = true;
+			return NULL;
+		}
+		if (channel != r->channel) {
+			OPENSSL_cleanse(key, sizeof key);
+			return NULL;
+		}
+	} else if (r->sdp_mode) {
 		if (ssrc != r->sdp.ssrc)
 			reload_sdp(r, now);
 		if (ssrc != r->sdp.ssrc)
@@ -415,6 +581,8 @@ static struct stream *stream_for(struct dm_receiver *r, uint32_t ssrc, uint64_t 
 		return NULL;
 	s->ssrc = ssrc;
 	s->in_use = true;
+	s->channel = channel;
+	s->key_serial = serial;
 	return s;
 }
 
@@ -465,12 +633,18 @@ static void drain(struct dm_receiver *r, uint64_t now)
 			 * plain loss concealment otherwise. */
 			int have_next = dm_jitter_peek_next(r->jitter, buf, sizeof buf, &len);
 			n = -1;
-			if (have_next == 1)
+			/* TOC configurations 0..15 are SILK and hybrid, the modes
+			 * that carry in-band FEC (RFC 6716 3.1); a CELT packet has
+			 * none, and Opus would only conceal. */
+			if (have_next == 1 && len > 0 && (buf[0] >> 3) < 16)
 				n = opus_decode_float(r->dec, buf, (opus_int32)len, r->pcm,
 						      r->last_frame, 1);
-			if (n <= 0)
+			if (n > 0) {
+				inc(&r->fec);
+			} else {
 				n = opus_decode_float(r->dec, NULL, 0, r->pcm, r->last_frame, 0);
-			inc(&r->concealed);
+				inc(&r->concealed);
+			}
 		}
 		emit(r, n);
 	}
@@ -508,8 +682,16 @@ static int find_roc(struct dm_receiver *r, struct stream *s, const uint8_t *pkt,
 {
 	if (s->failed_us && now - s->failed_us < 1000000u && !s->has_sr)
 		return DM_EAUTH;
-	uint32_t cand[3];
+	uint32_t cand[4];
 	size_t nc = 0;
+	if (r->remote && r->current >= 0 && r->src.valid) {
+		/* A rotation continues the sequence numbers: the ROC of the stream
+		 * we play, where this packet falls in it, is the likely one
+		 * (unless the new context counts from 0, which the search
+		 * below finds). */
+		uint16_t seq = (uint16_t)(pkt[2] << 8 | pkt[3]);
+		cand[nc++] = (r->src.max + (uint32_t)dm_seq_diff((uint16_t)r->src.max, seq)) >> 16;
+	}
 	if (s->has_sr) {
 		uint32_t base = s->sr_packets >> 16;
 		cand[nc++] = base;
@@ -524,7 +706,6 @@ static int find_roc(struct dm_receiver *r, struct stream *s, const uint8_t *pkt,
 		return rc;
 	}
 	s->roc_known = true;
-	(void)r;
 	return 0;
 }
 
@@ -555,6 +736,49 @@ static void source_update(struct rr_source *src, const struct dm_rtp_header *h, 
 	src->valid = true;
 }
 
+/* The stream at idx becomes the one played. A rotation in remote mode
+ * (cont: the engine continued sequence number and timestamp under the new
+ * SSRC) keeps the jitter buffer, the decoder and the reception statistics;
+ * anything else starts clean, at once, from this packet. */
+static void make_current(struct dm_receiver *r, int idx, const struct dm_rtp_header *h, bool cont,
+			 uint64_t now)
+{
+	struct stream *s = &r->streams[idx];
+	if (r->current >= 0)
+		inc(&r->ssrc_changes);
+	r->current = idx;
+	r->cur_start_ntp = s->start_ntp;
+	uint32_t roc = 0;
+	dm_srtp_get_roc(s->srtp, &roc);
+	atomic_store(&r->cur_ssrc, s->ssrc);
+	atomic_store(&r->cur_roc, roc);
+	dm_log(DM_LOG_DEBUG, "stream %08x, roc %u%s", s->ssrc, roc, cont ? " (rotation)" : "");
+	lock(r);
+	if (!cont) {
+		memset(&r->src, 0, sizeof r->src);
+		r->src.base = r->src.max = roc << 16 | h->seq;
+		r->rep_lsr = 0;
+		r->rep_sr_us = 0;
+	}
+	r->rep_ssrc = s->ssrc;
+	if (s->sr_us) {
+		r->rep_lsr = s->sr_lsr;
+		r->rep_sr_us = s->sr_us;
+	}
+	unlock(r);
+	if (cont)
+		return;
+	dm_jitter_reset(r->jitter);
+	opus_decoder_ctl(r->dec, OPUS_RESET_STATE);
+	if (r->playout)
+		dm_playout_flush(r->playout);
+	/* The first report about a second after the stream is locked,
+	 * spread so that receivers that locked together do not all
+	 * report at the same moment. */
+	if (!r->rr_next_us && r->rr_srtp && r->fd_report >= 0)
+		r->rr_next_us = now + rr_delay_us(DM_LISTEN_RR_FIRST_MS);
+}
+
 static void on_rtp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t now)
 {
 	if (len < DM_RTP_HEADER_LEN || (pkt[0] >> 6) != 2 ||
@@ -564,10 +788,11 @@ static void on_rtp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t now
 	}
 	uint32_t ssrc = be32(pkt + 8);
 	struct stream *cur = r->current >= 0 ? &r->streams[r->current] : NULL;
-	if (cur && cur->ssrc != ssrc) {
+	if (cur && cur->ssrc != ssrc && !r->remote) {
 		/* Another stream while ours is alive: an old capture replayed, or
 		 * a rotation that has not reached us yet. Keep to ours until it
-		 * falls silent; it costs no crypto. */
+		 * falls silent; it costs no crypto. (Remote mode holds keys
+		 * only for the engine's streams: any of them plays at once.) */
 		uint64_t quiet = (uint64_t)r->frame_samples * 1000000u / DM_SAMPLE_RATE * 3;
 		if (quiet < 15000)
 			quiet = 15000;
@@ -576,11 +801,16 @@ static void on_rtp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t now
 			return;
 		}
 	}
-	struct stream *s = stream_for(r, ssrc, now);
+	bool no_key;
+	struct stream *s = stream_for(r, ssrc, now, &no_key);
 	if (!s) {
-		inc(&r->unknown_ssrc);
+		inc(no_key ? &r->auth_failed : &r->unknown_ssrc);
 		return;
 	}
+	/* One socket carries whatever the engine sends us: the channel's
+	 * first packet is the first one of its streams. */
+	if (r->remote && !r->first_pkt_us)
+		r->first_pkt_us = now;
 	if (!s->roc_known && find_roc(r, s, pkt, len, now) < 0) {
 		inc(&r->auth_failed);
 		return;
@@ -590,12 +820,13 @@ static void on_rtp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t now
 		count_rejected(r, rc);
 		return;
 	}
-	if (!s->live && !r->sdp_mode) {
+	if (!s->live && !r->sdp_mode && !r->remote) {
 		/* The secret opens the packets of any stream this conference
 		 * ever sent, also a recording of an earlier run replayed now:
 		 * a stream is only played once one of its packets shows a send
-		 * time close to ours. (An SDP names its one SSRC, so a listener
-		 * on an SDP never hears another run's stream.) */
+		 * time close to ours. (An SDP names its one SSRC, and the engine
+		 * gives a remote listener the keys of its current streams only,
+		 * so these never hear another run's stream.) */
 		uint64_t sent;
 		if (dm_rtp_find_ntp_ext(pkt, len, DM_RTP_EXT_NTP_ID, &sent) != 1 ||
 		    llabs((long long)(dm_ntp_now() - sent)) >
@@ -621,30 +852,20 @@ static void on_rtp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t now
 	}
 	int idx = (int)(s - r->streams);
 	if (idx != r->current) {
-		/* A new stream (engine restart or first packet): start clean, at
-		 * once, from this packet. */
-		if (r->current >= 0)
-			inc(&r->ssrc_changes);
-		r->current = idx;
-		r->cur_start_ntp = s->start_ntp;
-		dm_jitter_reset(r->jitter);
-		opus_decoder_ctl(r->dec, OPUS_RESET_STATE);
-		if (r->playout)
-			dm_playout_flush(r->playout);
-		uint32_t roc = 0;
-		dm_srtp_get_roc(s->srtp, &roc);
-		atomic_store(&r->cur_ssrc, ssrc);
-		atomic_store(&r->cur_roc, roc);
-		dm_log(DM_LOG_DEBUG, "stream %08x, roc %u", ssrc, roc);
-		memset(&r->src, 0, sizeof r->src);
-		r->src.base = r->src.max = roc << 16 | h.seq;
-		/* The first report about a second after the stream is locked,
-		 * spread so that receivers that locked together do not all
-		 * report at the same moment. */
-		if (!r->rr_next_us && r->rr_srtp && r->fd_report >= 0)
-			r->rr_next_us = now + rr_delay_us(DM_LISTEN_RR_FIRST_MS);
+		int d = 0;
+		bool cont = false;
+		if (r->remote && r->current >= 0 && r->src.valid) {
+			d = dm_seq_diff((uint16_t)r->src.max, h.seq);
+			cont = d > -DM_LISTEN_JITTER_PACKETS && d < DM_LISTEN_JITTER_PACKETS;
+		}
+		/* A late packet of the stream a rotation left fills its slot
+		 * without taking the place of the new one. */
+		if (!cont || d > 0)
+			make_current(r, idx, &h, cont, now);
 	}
+	lock(r);
 	source_update(&r->src, &h, now);
+	unlock(r);
 	rc = dm_jitter_put(r->jitter, h.seq, h.ts, pkt + h.payload_off, h.payload_len, now);
 	(void)rc; /* late and duplicate packets are counted by the jitter buffer */
 	drain(r, now);
@@ -665,9 +886,10 @@ static void on_rtcp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t no
 		inc(&r->foreign_rtcp);
 		return;
 	}
-	struct stream *s = stream_for(r, be32(pkt + 4), now);
+	bool no_key;
+	struct stream *s = stream_for(r, be32(pkt + 4), now, &no_key);
 	if (!s) {
-		inc(&r->unknown_ssrc);
+		inc(no_key ? &r->auth_failed : &r->unknown_ssrc);
 		return;
 	}
 	int rc = dm_srtp_unprotect_rtcp(s->srtp, pkt, &len);
@@ -683,7 +905,44 @@ static void on_rtcp(struct dm_receiver *r, uint8_t *pkt, size_t len, uint64_t no
 		s->failed_us = 0;
 		s->sr_lsr = (uint32_t)(sr.ntp >> 16);
 		s->sr_us = now;
+		if (r->current >= 0 && &r->streams[r->current] == s) {
+			lock(r);
+			r->rep_lsr = s->sr_lsr;
+			r->rep_sr_us = s->sr_us;
+			unlock(r);
+		}
 	}
+}
+
+/* The report block about the current stream, now (RFC 3550 6.4.1, A.3):
+ * updates the "prior" counters. Caller holds the lock. False when there is
+ * no stream to report on. */
+static bool fill_block(struct dm_receiver *r, uint64_t now, struct dm_rtcp_rr *rr)
+{
+	struct rr_source *src = &r->src;
+	if (!src->valid || !r->rep_ssrc)
+		return false;
+	uint32_t expected = src->max - src->base + 1;
+	uint32_t exp_int = expected - src->expected_prior;
+	uint32_t rcv_int = src->received - src->received_prior;
+	src->expected_prior = expected;
+	src->received_prior = src->received;
+	int64_t lost_int = (int64_t)exp_int - (int64_t)rcv_int;
+	int64_t fraction = (exp_int == 0 || lost_int <= 0) ? 0 : (lost_int << 8) / exp_int;
+	*rr = (struct dm_rtcp_rr){
+		.reporter_ssrc = r->reporter_ssrc,
+		.source_ssrc = r->rep_ssrc,
+		.fraction_lost = (uint8_t)(fraction > 255 ? 255 : fraction),
+		.cumulative_lost = (int32_t)((int64_t)expected - (int64_t)src->received),
+		.highest_seq = src->max,
+		.jitter = (uint32_t)src->jitter,
+	};
+	if (r->rep_sr_us) {
+		rr->lsr = r->rep_lsr;
+		rr->dlsr = now > r->rep_sr_us ? (uint32_t)((now - r->rep_sr_us) * 65536u / 1000000u)
+					      : 0;
+	}
+	return true;
 }
 
 /* Sends our receiver report about the current stream when one is due:
@@ -704,26 +963,12 @@ static void maybe_report(struct dm_receiver *r, uint64_t now)
 		if (!r->rr_srtp)
 			return;
 	}
-	struct rr_source *src = &r->src;
-	uint32_t expected = src->max - src->base + 1;
-	uint32_t exp_int = expected - src->expected_prior;
-	uint32_t rcv_int = src->received - src->received_prior;
-	src->expected_prior = expected;
-	src->received_prior = src->received;
-	int64_t lost_int = (int64_t)exp_int - (int64_t)rcv_int;
-	int64_t fraction = (exp_int == 0 || lost_int <= 0) ? 0 : (lost_int << 8) / exp_int;
-	struct dm_rtcp_rr rr = {
-		.reporter_ssrc = r->reporter_ssrc,
-		.source_ssrc = s->ssrc,
-		.fraction_lost = (uint8_t)(fraction > 255 ? 255 : fraction),
-		.cumulative_lost = (int32_t)((int64_t)expected - (int64_t)src->received),
-		.highest_seq = src->max,
-		.jitter = (uint32_t)src->jitter,
-	};
-	if (s->sr_us) {
-		rr.lsr = s->sr_lsr;
-		rr.dlsr = now > s->sr_us ? (uint32_t)((now - s->sr_us) * 65536u / 1000000u) : 0;
-	}
+	struct dm_rtcp_rr rr;
+	lock(r);
+	bool have = fill_block(r, now, &rr);
+	unlock(r);
+	if (!have)
+		return;
 	uint8_t buf[256];
 	int n = dm_rtcp_write_rr(&rr, r->cname, buf, sizeof buf - DM_SRTCP_MAX_TRAILER);
 	if (n < 0)
@@ -736,9 +981,75 @@ static void maybe_report(struct dm_receiver *r, uint64_t now)
 		inc(&r->reports_sent);
 }
 
+/* Remote mode: one datagram from the socket, told apart on its first bytes
+ * (RFC 5761 for RTP and RTCP; the rest is the caller's: key updates). */
+static void on_remote(struct dm_receiver *r, uint8_t *buf, size_t len, uint64_t now)
+{
+	enum dm_rproto_kind kind = dm_rproto_kind(buf, len);
+	if (kind == DM_RPROTO_RTP) {
+		on_rtp(r, buf, len, now);
+		return;
+	}
+	if (kind == DM_RPROTO_RTCP) {
+		on_rtcp(r, buf, len, now);
+		return;
+	}
+	if (kind != DM_RPROTO_KEYS)
+		inc(&r->malformed);
+	if (r->on_datagram)
+		r->on_datagram(r->user, buf, len);
+}
+
+/* Remote mode: another channel's streams come on the same socket; only the
+ * choice of SSRCs (and the state of the old stream) changes. */
+static void retune_remote(struct dm_receiver *r, int channel)
+{
+	r->channel = channel;
+	reset_streams(r);
+	r->first_pkt_us = 0;
+	r->switch_measured = false;
+	atomic_store_explicit(&r->switch_us, -1, memory_order_relaxed);
+	atomic_store(&r->cur_channel, channel);
+}
+
+static int poll_remote(struct dm_receiver *r, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = r->fd_remote, .events = POLLIN};
+	int n = poll(&pfd, 1, timeout_ms);
+	uint64_t now = now_us();
+	if (n < 0)
+		return errno == EINTR ? 0 : DM_ENET;
+	sync_keys(r);
+	uint8_t buf[DM_MAX_PACKET + 64];
+	for (int i = 0; i < 64 && (pfd.revents & POLLIN); i++) {
+		ssize_t len = recv(r->fd_remote, buf, sizeof buf, MSG_DONTWAIT);
+		if (len < 0)
+			break;
+		if ((size_t)len > DM_MAX_PACKET) {
+			inc(&r->malformed);
+			continue;
+		}
+		on_remote(r, buf, (size_t)len, now);
+		/* A key update handled by on_datagram may have installed keys. */
+		sync_keys(r);
+	}
+	drain(r, now);
+	return 0;
+}
+
 int dm_receiver_poll(struct dm_receiver *r, int timeout_ms)
 {
 	int want = atomic_load(&r->want_channel);
+	if (r->remote) {
+		if (want != r->channel) {
+			retune_remote(r, want);
+			dm_jitter_reset(r->jitter);
+			opus_decoder_ctl(r->dec, OPUS_RESET_STATE);
+			if (r->playout)
+				dm_playout_flush(r->playout);
+		}
+		return poll_remote(r, timeout_ms);
+	}
 	if (!r->sdp_mode && want != r->channel) {
 		int rc = tune(r, want);
 		dm_jitter_reset(r->jitter);
@@ -789,12 +1100,16 @@ int dm_receiver_feed(struct dm_receiver *r, uint8_t *pkt, size_t len, int rtcp)
 	if (!r || (!pkt && len > 0))
 		return DM_EINVAL;
 	uint64_t now = now_us();
-	if (!rtcp && !r->first_pkt_us)
+	if (!rtcp && !r->first_pkt_us && !r->remote)
 		r->first_pkt_us = now;
+	if (r->remote)
+		sync_keys(r);
 	if (len > DM_MAX_PACKET)
 		inc(&r->malformed);
 	else if (rtcp)
 		on_rtcp(r, pkt, len, now);
+	else if (r->remote)
+		on_remote(r, pkt, len, now);
 	else
 		on_rtp(r, pkt, len, now);
 	drain(r, now);
@@ -845,7 +1160,15 @@ void dm_receiver_stop(struct dm_receiver *r)
 
 int dm_receiver_switch(struct dm_receiver *r, int channel)
 {
-	if (!r || !r->cfg)
+	if (!r)
+		return DM_EINVAL;
+	if (r->remote) {
+		if (channel < 0 || channel >= r->n_channels)
+			return DM_ENOENT;
+		atomic_store(&r->want_channel, channel);
+		return 0;
+	}
+	if (!r->cfg)
 		return DM_EINVAL;
 	if (channel < 0 || (size_t)channel >= dm_config_channel_count(r->cfg))
 		return DM_ENOENT;
@@ -867,6 +1190,7 @@ void dm_receiver_get_stats(const struct dm_receiver *r, struct dm_receiver_stats
 	st->unknown_ssrc = atomic_load_explicit(&r->unknown_ssrc, memory_order_relaxed);
 	st->stale = atomic_load_explicit(&r->stale, memory_order_relaxed);
 	st->concealed_frames = atomic_load_explicit(&r->concealed, memory_order_relaxed);
+	st->fec_frames = atomic_load_explicit(&r->fec, memory_order_relaxed);
 	st->decoded_frames = atomic_load_explicit(&r->decoded, memory_order_relaxed);
 	st->ssrc_changes = atomic_load_explicit(&r->ssrc_changes, memory_order_relaxed);
 	st->foreign_rtcp = atomic_load_explicit(&r->foreign_rtcp, memory_order_relaxed);
@@ -880,4 +1204,81 @@ void dm_receiver_get_stats(const struct dm_receiver *r, struct dm_receiver_stats
 	st->channel = atomic_load_explicit(&r->cur_channel, memory_order_relaxed);
 	int64_t sw = atomic_load_explicit(&r->switch_us, memory_order_relaxed);
 	st->switch_ms = sw < 0 ? -1.0 : (double)sw / 1000.0;
+}
+
+int dm_receiver_set_key(struct dm_receiver *r, int channel, uint32_t ssrc, enum dm_srtp_suite suite,
+			const uint8_t *key)
+{
+	size_t key_len = dm_srtp_key_len(suite);
+	if (!r || !r->remote || !key || channel < 0 || channel >= r->n_channels || key_len == 0 ||
+	    key_len > DM_SRTP_MAX_KEY_LEN)
+		return DM_EINVAL;
+	lock(r);
+	struct key_entry *k = (struct key_entry *)key_find(r, ssrc);
+	if (k && k->channel == channel && k->suite == suite &&
+	    CRYPTO_memcmp(k->key, key, key_len) == 0) {
+		/* The engine repeats a key update until we acknowledge it: the
+		 * same key again changes nothing (nor its age). */
+		unlock(r);
+		return 0;
+	}
+	if (k) {
+		OPENSSL_cleanse(k, sizeof *k);
+		k = NULL;
+	}
+	/* The channel's free slot, else its oldest key. */
+	struct key_entry *slots = &r->keys[(size_t)channel * KEYS_PER_CHANNEL];
+	for (int i = 0; i < KEYS_PER_CHANNEL; i++) {
+		if (!slots[i].used) {
+			k = &slots[i];
+			break;
+		}
+		if (!k || slots[i].serial < k->serial)
+			k = &slots[i];
+	}
+	OPENSSL_cleanse(k, sizeof *k);
+	k->used = true;
+	k->channel = channel;
+	k->ssrc = ssrc;
+	k->suite = suite;
+	memcpy(k->key, key, key_len);
+	k->serial = ++r->key_serial;
+	unlock(r);
+	atomic_fetch_add_explicit(&r->keys_version, 1, memory_order_release);
+	return 0;
+}
+
+void dm_receiver_clear_keys(struct dm_receiver *r)
+{
+	if (!r || !r->remote)
+		return;
+	lock(r);
+	OPENSSL_cleanse(r->keys, (size_t)r->n_channels * KEYS_PER_CHANNEL * sizeof *r->keys);
+	unlock(r);
+	atomic_fetch_add_explicit(&r->keys_version, 1, memory_order_release);
+}
+
+void dm_receiver_report_block(struct dm_receiver *r, struct dm_rproto_report *out)
+{
+	if (!out)
+		return;
+	memset(out, 0, sizeof *out);
+	if (!r)
+		return;
+	struct dm_rtcp_rr rr;
+	lock(r);
+	bool have = fill_block(r, now_us(), &rr);
+	unlock(r);
+	if (!have)
+		return;
+	out->ssrc = rr.source_ssrc;
+	out->fraction_lost = rr.fraction_lost;
+	/* The wire has 24 bits (RFC 3550 A.3 clamps). */
+	out->cumulative_lost = rr.cumulative_lost > 0x7fffff	? 0x7fffff
+			       : rr.cumulative_lost < -0x800000 ? -0x800000
+								: rr.cumulative_lost;
+	out->highest_seq = rr.highest_seq;
+	out->jitter = rr.jitter;
+	out->lsr = rr.lsr;
+	out->dlsr = rr.dlsr;
 }

@@ -10,7 +10,12 @@
  * else on the machine. Frames are paced in real time where timing matters
  * (sender reports go out once a second of wall-clock time); the receiver is
  * driven with dm_receiver_poll between frames in the same thread, except in
- * the channel switch test, which runs its thread. */
+ * the channel switch test, which runs its thread.
+ *
+ * Remote mode (receiver_remote_*): the test plays the engine's fan-out on
+ * loopback unicast: its own Opus encoder (the internet profile), RTP and SRTP
+ * under keys it hands the receiver with dm_receiver_set_key, sent to the
+ * receiver's one socket, which also gets sender reports and key updates. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +26,7 @@
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <opus/opus.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,7 +41,9 @@
 #include "dragoman/keys.h"
 #include "dragoman/listeners.h"
 #include "dragoman/log.h"
+#include "dragoman/profile.h"
 #include "dragoman/receiver.h"
+#include "dragoman/rproto.h"
 #include "dragoman/rtp.h"
 #include "dragoman/sdp.h"
 #include "dragoman/stream.h"
@@ -1241,6 +1249,593 @@ static void receiver_reports_loss(void **state)
 	fx_done(&f);
 }
 
+/* ---- remote mode: the test is the engine's fan-out ---- */
+
+#define R_FRAME 960 /* the internet profile: 20 ms */
+
+struct rsend {
+	OpusEncoder *enc;
+	struct dm_srtp *srtp;
+	uint32_t ssrc;
+	uint16_t seq;
+	uint32_t ts;
+	uint32_t packets; /* under the current SSRC, for sender reports */
+	uint8_t key[DM_SRTP_MAX_KEY_LEN];
+	double hz, phase;
+	int fd;
+	struct sockaddr_in to;
+};
+
+/* What the receiver handed its remote-mode callbacks. on_pcm gets the
+ * capture (first member), on_datagram the rest. */
+struct rcap {
+	struct capture cap;
+	int datagrams;
+	uint8_t last[64];
+	size_t last_len;
+};
+
+static void on_datagram(void *user, const uint8_t *buf, size_t len)
+{
+	struct rcap *c = user;
+	c->datagrams++;
+	c->last_len = len;
+	memcpy(c->last, buf, len < sizeof c->last ? len : sizeof c->last);
+}
+
+/* The receiver's socket: unicast on loopback, an ephemeral port. */
+static int remote_socket(struct sockaddr_in *addr)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr), 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	socklen_t sl = sizeof *addr;
+	assert_int_equal(getsockname(fd, (struct sockaddr *)addr, &sl), 0);
+	return fd;
+}
+
+static void rsend_key(struct rsend *s, uint32_t ssrc)
+{
+	dm_srtp_free(s->srtp);
+	s->srtp = NULL;
+	s->ssrc = ssrc;
+	s->packets = 0;
+	assert_int_equal(dm_random_bytes(s->key, sizeof s->key), 0);
+	assert_int_equal(
+		dm_srtp_new(DM_SRTP_AES_CM_128_HMAC_SHA1_80, DM_SRTP_SEND, ssrc, s->key, &s->srtp),
+		0);
+}
+
+static void rsend_init(struct rsend *s, uint32_t ssrc, uint16_t seq, double hz,
+		       const struct sockaddr_in *to)
+{
+	memset(s, 0, sizeof *s);
+	const struct dm_profile *pr = dm_profile_find("internet");
+	assert_non_null(pr);
+	assert_int_equal(pr->frame_samples, R_FRAME);
+	int err;
+	s->enc = opus_encoder_create(RATE, 1, pr->application, &err);
+	assert_non_null(s->enc);
+	opus_encoder_ctl(s->enc, OPUS_SET_BITRATE(pr->bitrate));
+	opus_encoder_ctl(s->enc, OPUS_SET_INBAND_FEC(1));
+	opus_encoder_ctl(s->enc, OPUS_SET_PACKET_LOSS_PERC(pr->expected_loss_pct));
+	s->seq = seq;
+	s->ts = 0x12345678u;
+	s->hz = hz;
+	s->to = *to;
+	s->fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(s->fd >= 0);
+	rsend_key(s, ssrc);
+}
+
+static void rsend_free(struct rsend *s)
+{
+	opus_encoder_destroy(s->enc);
+	dm_srtp_free(s->srtp);
+	close(s->fd);
+	memset(s, 0, sizeof *s);
+}
+
+/* Encodes and protects the next frame into p (without sending it). */
+static void rsend_make(struct rsend *s, struct pkt *p)
+{
+	float pcm[R_FRAME];
+	for (int j = 0; j < R_FRAME; j++) {
+		pcm[j] = TONE_AMP * (float)sin(s->phase);
+		s->phase += 2.0 * M_PI * s->hz / RATE;
+	}
+	s->phase = fmod(s->phase, 2.0 * M_PI);
+	struct dm_rtp_header h = {
+		.pt = DM_RTP_PT_OPUS, .seq = s->seq, .ts = s->ts, .ssrc = s->ssrc};
+	assert_int_equal(dm_rtp_write(&h, p->b, sizeof p->b), DM_RTP_HEADER_LEN);
+	int n = opus_encode_float(s->enc, pcm, R_FRAME, p->b + DM_RTP_HEADER_LEN, 400);
+	assert_true(n > 0);
+	p->len = DM_RTP_HEADER_LEN + (size_t)n;
+	assert_int_equal(dm_srtp_protect(s->srtp, p->b, &p->len, sizeof p->b), 0);
+	s->seq++;
+	s->ts += R_FRAME;
+	s->packets++;
+}
+
+static void rsend_raw(struct rsend *s, const void *buf, size_t len)
+{
+	assert_int_equal(sendto(s->fd, buf, len, 0, (const struct sockaddr *)&s->to, sizeof s->to),
+			 (ssize_t)len);
+}
+
+static void rsend_frame(struct rsend *s)
+{
+	struct pkt p;
+	rsend_make(s, &p);
+	rsend_raw(s, p.b, p.len);
+}
+
+/* A sender report under the current SSRC; returns its NTP time. */
+static uint64_t rsend_sr(struct rsend *s)
+{
+	struct dm_rtcp_sr sr = {
+		.ssrc = s->ssrc, .ntp = dm_ntp_now(), .rtp_ts = s->ts, .packet_count = s->packets};
+	uint8_t buf[256];
+	int n = dm_rtcp_write_sr(&sr, "engine", buf, sizeof buf - DM_SRTCP_MAX_TRAILER);
+	assert_true(n > 0);
+	size_t len = (size_t)n;
+	assert_int_equal(dm_srtp_protect_rtcp(s->srtp, buf, &len, sizeof buf), 0);
+	rsend_raw(s, buf, len);
+	return sr.ntp;
+}
+
+static struct dm_receiver *rx_remote(int fd, int n_channels, int ch, struct rcap *c)
+{
+	struct dm_receiver_params p = {
+		.remote = true,
+		.remote_fd = fd,
+		.n_channels = n_channels,
+		.channel = ch,
+		.on_datagram = on_datagram,
+		.on_pcm = on_pcm,
+		.user = c,
+	};
+	struct dm_receiver *r = NULL;
+	assert_int_equal(dm_receiver_new(&p, &r), 0);
+	assert_non_null(r);
+	return r;
+}
+
+/* Sends n frames of s, the receiver polled after each (same thread). */
+static void rsend_frames(struct rsend *s, struct dm_receiver *r, int n)
+{
+	for (int i = 0; i < n; i++) {
+		rsend_frame(s);
+		assert_int_equal(dm_receiver_poll(r, 5), 0);
+	}
+	assert_int_equal(dm_receiver_poll(r, 5), 0);
+}
+
+static void receiver_remote_decodes(void **state)
+{
+	(void)state;
+	struct sockaddr_in addr;
+	int fd = remote_socket(&addr);
+	struct rcap c = {0};
+	struct dm_receiver *r = rx_remote(fd, 3, 1, &c);
+	struct rsend en, floor_, stranger;
+	rsend_init(&en, 0x11110001u, 1000, 1000, &addr);
+	rsend_init(&floor_, 0x22220002u, 5000, 500, &addr);
+	rsend_init(&stranger, 0x33330003u, 9000, 700, &addr);
+	assert_int_equal(
+		dm_receiver_set_key(r, 1, en.ssrc, DM_SRTP_AES_CM_128_HMAC_SHA1_80, en.key), 0);
+	assert_int_equal(
+		dm_receiver_set_key(r, 0, floor_.ssrc, DM_SRTP_AES_CM_128_HMAC_SHA1_80, floor_.key),
+		0);
+	struct dm_rproto_report rb;
+	memset(&rb, 0xee, sizeof rb);
+	dm_receiver_report_block(r, &rb);
+	assert_true(rb.ssrc == 0 && rb.highest_seq == 0 && rb.jitter == 0 && rb.lsr == 0);
+
+	rsend_frames(&en, r, 50); /* 1 s */
+	struct dm_receiver_stats st;
+	dm_receiver_get_stats(r, &st);
+	assert_int_equal(st.received, 50);
+	assert_int_equal(st.decoded_frames, 50);
+	assert_true(st.concealed_frames == 0 && st.lost == 0);
+	assert_true(st.auth_failed == 0 && st.unknown_ssrc == 0 && st.malformed == 0);
+	assert_int_equal(st.ssrc, en.ssrc);
+	assert_int_equal(st.channel, 1);
+	assert_int_equal(st.reports_sent, 0); /* the hello carries them */
+	assert_true(st.switch_ms >= 0 && st.switch_ms < 50);
+	assert_true(c.cap.n == 50 * (size_t)R_FRAME);
+	assert_tone(&c.cap, 10 * R_FRAME, 30 * R_FRAME, 1000);
+	dm_receiver_report_block(r, &rb);
+	assert_int_equal(rb.ssrc, en.ssrc);
+	assert_int_equal(rb.highest_seq, 1049);
+	assert_true(rb.fraction_lost == 0 && rb.cumulative_lost == 0);
+	assert_true(rb.lsr == 0 && rb.dlsr == 0); /* no sender report yet */
+
+	/* The engine's sender report on the same socket: echoed in the next
+	 * block (LSR), with the time since (DLSR). */
+	uint64_t ntp = rsend_sr(&en);
+	assert_int_equal(dm_receiver_poll(r, 5), 0);
+	struct timespec ms20 = {0, 20 * 1000 * 1000};
+	nanosleep(&ms20, NULL);
+	dm_receiver_report_block(r, &rb);
+	assert_int_equal(rb.lsr, (uint32_t)(ntp >> 16));
+	print_message("dlsr %u (1/65536 s)\n", rb.dlsr);
+	assert_true(rb.dlsr >= 65536u * 15 / 1000 && rb.dlsr < 65536u / 2);
+
+	/* Five frames lost: the next block says so, the one after no longer
+	 * counts them in its fraction. */
+	for (int i = 0; i < 5; i++) {
+		struct pkt gone;
+		rsend_make(&en, &gone);
+	}
+	rsend_frames(&en, r, 10);
+	dm_receiver_report_block(r, &rb);
+	assert_int_equal(rb.highest_seq, 1064);
+	assert_int_equal(rb.cumulative_lost, 5);
+	assert_int_equal(rb.fraction_lost, 5 * 256 / 15);
+	dm_receiver_report_block(r, &rb);
+	assert_int_equal(rb.fraction_lost, 0);
+	assert_int_equal(rb.cumulative_lost, 5);
+
+	/* An SSRC nobody gave a key for cannot be authenticated; a keyed one
+	 * of another channel is not played. */
+	struct dm_receiver_stats a, b;
+	dm_receiver_get_stats(r, &a);
+	uint64_t calls = c.cap.calls;
+	for (int i = 0; i < 5; i++) {
+		rsend_frame(&stranger);
+		rsend_frame(&floor_);
+		assert_int_equal(dm_receiver_poll(r, 5), 0);
+	}
+	rsend_sr(&stranger);
+	assert_int_equal(dm_receiver_poll(r, 5), 0);
+	dm_receiver_get_stats(r, &b);
+	assert_int_equal(b.auth_failed - a.auth_failed, 6);
+	assert_int_equal(b.unknown_ssrc - a.unknown_ssrc, 5);
+	assert_true(b.decoded_frames == a.decoded_frames && b.received == a.received);
+	assert_true(c.cap.calls == calls);
+	assert_int_equal(b.ssrc, en.ssrc);
+
+	/* Whatever is neither RTP nor RTCP goes to on_datagram: a key update
+	 * (counted nowhere here) and junk (malformed too). */
+	static const uint8_t keys[40] = {'D', 'M', 'K', '1', 7};
+	static const uint8_t junk[] = "GET / HTTP/1.1\r\n\r\n";
+	rsend_raw(&en, keys, sizeof keys);
+	assert_int_equal(dm_receiver_poll(r, 5), 0);
+	assert_int_equal(c.datagrams, 1);
+	assert_int_equal(c.last_len, sizeof keys);
+	assert_memory_equal(c.last, keys, sizeof keys);
+	rsend_raw(&en, junk, sizeof junk - 1);
+	assert_int_equal(dm_receiver_poll(r, 5), 0);
+	assert_int_equal(c.datagrams, 2);
+	assert_memory_equal(c.last, junk, sizeof junk - 1);
+	dm_receiver_get_stats(r, &a);
+	assert_int_equal(a.malformed - b.malformed, 1);
+	/* The same through dm_receiver_feed. */
+	uint8_t copy[sizeof keys];
+	memcpy(copy, keys, sizeof keys);
+	assert_int_equal(dm_receiver_feed(r, copy, sizeof copy, 0), 0);
+	assert_int_equal(c.datagrams, 3);
+
+	/* Keys cleared (a new session): nothing authenticates until the new
+	 * keys are there; then the stream plays again. */
+	dm_receiver_clear_keys(r);
+	rsend_frames(&en, r, 5);
+	dm_receiver_get_stats(r, &b);
+	assert_int_equal(b.auth_failed - a.auth_failed, 5);
+	assert_int_equal(b.decoded_frames, a.decoded_frames);
+	assert_int_equal(b.ssrc, 0);
+	assert_int_equal(
+		dm_receiver_set_key(r, 1, en.ssrc, DM_SRTP_AES_CM_128_HMAC_SHA1_80, en.key), 0);
+	rsend_frames(&en, r, 20);
+	dm_receiver_get_stats(r, &a);
+	assert_int_equal(a.auth_failed, b.auth_failed);
+	assert_int_equal(a.decoded_frames - b.decoded_frames, 20);
+	assert_int_equal(a.ssrc, en.ssrc);
+	assert_tone(&c.cap, c.cap.n - 10 * R_FRAME, 10 * R_FRAME, 1000);
+
+	dm_receiver_free(r);
+	rsend_free(&en);
+	rsend_free(&floor_);
+	rsend_free(&stranger);
+	close(fd);
+	capture_free(&c.cap);
+}
+
+/* A rotation as the engine makes it: the next SSRC's key first, then the
+ * switch at a frame with sequence number, timestamp and encoder continued
+ * (and its SRTP context counting from ROC 0 again, after a wrap of the first
+ * one). The listener plays on: no frame concealed, nothing lost. */
+/* One lost packet of an internet-profile stream (SILK/hybrid with in-band
+ * FEC) is rebuilt from the next packet's FEC data, not concealed; the same
+ * loss in a CELT-only stream (the lan profile's mode) is concealed. */
+static void receiver_remote_fec(void **state)
+{
+	(void)state;
+	struct sockaddr_in addr;
+	int fd = remote_socket(&addr);
+	struct rcap c = {0};
+	struct dm_receiver *r = rx_remote(fd, 2, 1, &c);
+	struct rsend s;
+	rsend_init(&s, 0x44440004u, 100, 440, &addr);
+	opus_encoder_ctl(s.enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
+	assert_int_equal(dm_receiver_set_key(r, 1, s.ssrc, DM_SRTP_AES_CM_128_HMAC_SHA1_80, s.key),
+			 0);
+	rsend_frames(&s, r, 30);
+	struct pkt gone;
+	rsend_make(&s, &gone); /* lost on the way */
+	rsend_frames(&s, r, 10);
+	/* the gap is given up after the reorder wait (two frames) */
+	struct timespec wait = {0, 60 * 1000 * 1000};
+	nanosleep(&wait, NULL);
+	assert_int_equal(dm_receiver_poll(r, 5), 0);
+	struct dm_receiver_stats st;
+	dm_receiver_get_stats(r, &st);
+	assert_int_equal(st.lost, 1);
+	assert_int_equal(st.fec_frames, 1);
+	assert_int_equal(st.concealed_frames, 0);
+	assert_int_equal(c.cap.n, 41 * (size_t)R_FRAME);
+	/* the rebuilt frame carries the tone */
+	assert_true(goertzel_amp(c.cap.pcm + 30 * R_FRAME, R_FRAME, 440) > 0.5 * TONE_AMP);
+
+	/* CELT only (RESTRICTED_LOWDELAY never leaves it): nothing to rebuild from */
+	int err;
+	opus_encoder_destroy(s.enc);
+	s.enc = opus_encoder_create(RATE, 1, OPUS_APPLICATION_RESTRICTED_LOWDELAY, &err);
+	assert_non_null(s.enc);
+	rsend_frames(&s, r, 10);
+	rsend_make(&s, &gone);
+	rsend_frames(&s, r, 10);
+	nanosleep(&wait, NULL);
+	assert_int_equal(dm_receiver_poll(r, 5), 0);
+	dm_receiver_get_stats(r, &st);
+	assert_int_equal(st.lost, 2);
+	assert_int_equal(st.fec_frames, 1);
+	assert_int_equal(st.concealed_frames, 1);
+	dm_receiver_free(r);
+	rsend_free(&s);
+	capture_free(&c.cap);
+	close(fd);
+}
+
+static void receiver_remote_rotation(void **state)
+{
+	(void)state;
+	struct sockaddr_in addr;
+	int fd = remote_socket(&addr);
+	struct rcap c = {0};
+	struct dm_receiver *r = rx_remote(fd, 2, 0, &c);
+	struct rsend s;
+	rsend_init(&s, 0x44440004u, 65536 - 30, 1000, &addr);
+	uint32_t ssrc1 = s.ssrc, ssrc2 = 0x55550005u;
+	uint8_t key1[DM_SRTP_MAX_KEY_LEN];
+	memcpy(key1, s.key, sizeof key1);
+	assert_int_equal(dm_receiver_set_key(r, 0, ssrc1, DM_SRTP_AES_CM_128_HMAC_SHA1_80, key1),
+			 0);
+	rsend_frames(&s, r, 50);
+	struct dm_receiver_stats st;
+	dm_receiver_get_stats(r, &st);
+	assert_int_equal(st.decoded_frames, 50);
+	assert_int_equal(st.roc, 0);
+	uint64_t pcm_at_rotation = c.cap.n;
+
+	/* The engine: next key sent (the listener holds both), then used. The
+	 * last packet of the old SSRC arrives after the first of the new. */
+	struct pkt held;
+	rsend_make(&s, &held);
+	rsend_key(&s, ssrc2);
+	assert_int_equal(dm_receiver_set_key(r, 0, ssrc2, DM_SRTP_AES_CM_128_HMAC_SHA1_80, s.key),
+			 0);
+	rsend_frame(&s);
+	assert_int_equal(dm_receiver_poll(r, 5), 0);
+	rsend_raw(&s, held.b, held.len);
+	rsend_frames(&s, r, 49);
+	dm_receiver_get_stats(r, &st);
+	print_message("rotation: decoded %lu, concealed %lu, lost %lu, late %lu, reordered %lu\n",
+		      (unsigned long)st.decoded_frames, (unsigned long)st.concealed_frames,
+		      (unsigned long)st.lost, (unsigned long)st.late, (unsigned long)st.reordered);
+	assert_int_equal(st.decoded_frames, 101);
+	assert_int_equal(st.concealed_frames, 0);
+	assert_true(st.lost == 0 && st.late == 0);
+	assert_int_equal(st.reordered, 1);
+	assert_int_equal(st.ssrc_changes, 1);
+	assert_int_equal(st.ssrc, ssrc2);
+	assert_int_equal(st.roc, 0);
+	assert_true(st.auth_failed == 0 && st.unknown_ssrc == 0 && st.replayed == 0);
+	assert_true(c.cap.n == 101 * (size_t)R_FRAME);
+	/* The tone goes on across the rotation: the jitter buffer and the
+	 * decoder were kept (a reset decoder fades in over some frames). */
+	assert_tone(&c.cap, pcm_at_rotation - 5 * R_FRAME, 10 * R_FRAME, 1000);
+	/* Reports continue too: the block names the new SSRC, with the
+	 * sequence numbers extended across the rotation. */
+	struct dm_rproto_report rb;
+	dm_receiver_report_block(r, &rb);
+	assert_int_equal(rb.ssrc, ssrc2);
+	assert_int_equal(rb.highest_seq, 65536u + 70);
+	assert_int_equal(rb.cumulative_lost, 0);
+
+	/* The same key again (the engine repeats an update until it is
+	 * acknowledged) changes nothing. */
+	assert_int_equal(dm_receiver_set_key(r, 0, ssrc2, DM_SRTP_AES_CM_128_HMAC_SHA1_80, s.key),
+			 0);
+	rsend_frames(&s, r, 5);
+	dm_receiver_get_stats(r, &st);
+	assert_int_equal(st.decoded_frames, 106);
+	assert_int_equal(st.ssrc_changes, 1);
+
+	/* Four keys a channel, the newest: four more evict ssrc1 and ssrc2
+	 * (the one playing), whose packets then fail authentication; another
+	 * channel's keys evict nothing here. */
+	uint8_t other[DM_SRTP_MAX_KEY_LEN] = {0};
+	assert_int_equal(
+		dm_receiver_set_key(r, 1, 0x66660001u, DM_SRTP_AES_CM_128_HMAC_SHA1_80, other), 0);
+	for (uint32_t k = 1; k <= 3; k++)
+		assert_int_equal(dm_receiver_set_key(r, 0, 0x77770000u + k,
+						     DM_SRTP_AES_CM_128_HMAC_SHA1_80, other),
+				 0);
+	rsend_frames(&s, r, 3); /* ssrc1 evicted: ssrc2 still plays */
+	dm_receiver_get_stats(r, &st);
+	assert_int_equal(st.decoded_frames, 109);
+	assert_int_equal(
+		dm_receiver_set_key(r, 0, 0x77770004u, DM_SRTP_AES_CM_128_HMAC_SHA1_80, other), 0);
+	rsend_frames(&s, r, 3);
+	dm_receiver_get_stats(r, &st);
+	assert_int_equal(st.decoded_frames, 109);
+	assert_int_equal(st.auth_failed, 3);
+	assert_int_equal(st.ssrc, 0);
+	dm_receiver_free(r);
+	rsend_free(&s);
+	close(fd);
+	capture_free(&c.cap);
+}
+
+/* Channel switch in remote mode: both channels' streams arrive on the one
+ * socket (the engine would move the subscription); the switch changes which
+ * SSRCs are played, at once. Receiver thread running, frames paced. */
+static void receiver_remote_switch(void **state)
+{
+	(void)state;
+	struct sockaddr_in addr;
+	int fd = remote_socket(&addr);
+	struct rcap c = {.cap = {.watch_hz = 3000, .other_hz = 1000}};
+	struct dm_receiver *r = rx_remote(fd, 3, 1, &c);
+	struct rsend en, fr;
+	rsend_init(&en, 0x88880001u, 100, 1000, &addr);
+	rsend_init(&fr, 0x99990002u, 40000, 3000, &addr);
+	assert_int_equal(
+		dm_receiver_set_key(r, 1, en.ssrc, DM_SRTP_AES_CM_128_HMAC_SHA1_80, en.key), 0);
+	assert_int_equal(
+		dm_receiver_set_key(r, 2, fr.ssrc, DM_SRTP_AES_CM_128_HMAC_SHA1_80, fr.key), 0);
+	assert_int_equal(dm_receiver_start(r), 0);
+	struct timespec next;
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	uint64_t t_switch = 0;
+	struct dm_receiver_stats st;
+	uint64_t dec1 = 0;
+	for (int i = 0; i < 100; i++) {
+		if (i == 50) {
+			dm_receiver_get_stats(r, &st);
+			assert_int_equal(st.channel, 1);
+			assert_int_equal(st.ssrc, en.ssrc);
+			dec1 = st.decoded_frames;
+			assert_true(dec1 >= 48);
+			t_switch = mono_us();
+			atomic_store(&c.cap.watch_from_us, t_switch);
+			assert_int_equal(dm_receiver_switch(r, 2), 0);
+		}
+		rsend_frame(&en);
+		rsend_frame(&fr);
+		ts_add_ns(&next, 20 * 1000 * 1000);
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+	}
+	struct timespec ms50 = {0, 50 * 1000 * 1000};
+	nanosleep(&ms50, NULL);
+	dm_receiver_stop(r);
+	dm_receiver_get_stats(r, &st);
+	assert_int_equal(st.channel, 2);
+	assert_int_equal(st.ssrc, fr.ssrc);
+	assert_true(st.auth_failed == 0);
+	assert_int_equal(st.ssrc_changes, 0); /* a new channel, not a new stream */
+	assert_true(st.unknown_ssrc >= 98);   /* the other channel's, dropped */
+	assert_true(st.decoded_frames - dec1 >= 48);
+	print_message("remote switch: first packet to first frame %.3f ms", st.switch_ms);
+	assert_true(st.switch_ms >= 0 && st.switch_ms < 50);
+	uint64_t first = atomic_load(&c.cap.first_new_us), full = atomic_load(&c.cap.full_level_us);
+	assert_true(first > t_switch && full >= first);
+	double first_ms = (double)(first - t_switch) / 1000.0;
+	double full_ms = (double)(full - t_switch) / 1000.0;
+	print_message(", switch call to new channel %.1f ms, full level %.1f ms\n", first_ms,
+		      full_ms);
+	if (first_ms >= 100)
+		fail_msg("new channel after %.1f ms", first_ms);
+	if (full_ms >= 200)
+		fail_msg("new tone at full level after %.1f ms", full_ms);
+	assert_tone(&c.cap, c.cap.n - 30 * R_FRAME, 30 * R_FRAME, 3000);
+	dm_receiver_free(r);
+	rsend_free(&en);
+	rsend_free(&fr);
+	close(fd);
+	capture_free(&c.cap);
+}
+
+static void receiver_remote_bad_args(void **state)
+{
+	(void)state;
+	struct sockaddr_in addr;
+	int fd = remote_socket(&addr);
+	struct rcap c = {0};
+	struct dm_receiver *r = NULL;
+	struct dm_receiver_params ok = {
+		.remote = true,
+		.remote_fd = fd,
+		.n_channels = 3,
+		.channel = 0,
+		.on_pcm = on_pcm,
+		.user = &c,
+	};
+	struct dm_receiver_params p = ok;
+	p.remote_fd = -1;
+	assert_int_equal(dm_receiver_new(&p, &r), DM_EINVAL);
+	p = ok;
+	p.n_channels = 0;
+	assert_int_equal(dm_receiver_new(&p, &r), DM_EINVAL);
+	p = ok;
+	p.channel = 3;
+	assert_int_equal(dm_receiver_new(&p, &r), DM_ENOENT);
+	p.channel = -1;
+	assert_int_equal(dm_receiver_new(&p, &r), DM_ENOENT);
+	struct fx f;
+	fx_init(&f, 12);
+	p = ok;
+	p.config = f.cfg; /* two modes at once */
+	p.secret = f.secret;
+	assert_int_equal(dm_receiver_new(&p, &r), DM_EINVAL);
+
+	/* Keys: only in remote mode, for a channel it has, of a known suite. */
+	uint8_t key[DM_SRTP_MAX_KEY_LEN] = {1};
+	assert_int_equal(dm_receiver_set_key(NULL, 0, 1, DM_SRTP_AES_CM_128_HMAC_SHA1_80, key),
+			 DM_EINVAL);
+	struct capture cc = {0};
+	struct dm_receiver *cr = rx_config(&f, f.secret, 1, &cc);
+	assert_int_equal(dm_receiver_set_key(cr, 0, 1, DM_SRTP_AES_CM_128_HMAC_SHA1_80, key),
+			 DM_EINVAL);
+	dm_receiver_clear_keys(cr); /* nothing to clear */
+	struct dm_rproto_report rb;
+	dm_receiver_report_block(cr, &rb);
+	assert_int_equal(rb.ssrc, 0);
+	dm_receiver_free(cr);
+
+	assert_int_equal(dm_receiver_new(&ok, &r), 0);
+	assert_int_equal(dm_receiver_set_key(r, -1, 1, DM_SRTP_AES_CM_128_HMAC_SHA1_80, key),
+			 DM_EINVAL);
+	assert_int_equal(dm_receiver_set_key(r, 3, 1, DM_SRTP_AES_CM_128_HMAC_SHA1_80, key),
+			 DM_EINVAL);
+	assert_int_equal(dm_receiver_set_key(r, 0, 1, DM_SRTP_AES_CM_128_HMAC_SHA1_80, NULL),
+			 DM_EINVAL);
+	assert_int_equal(dm_receiver_set_key(r, 0, 1, (enum dm_srtp_suite)7, key), DM_EINVAL);
+	assert_int_equal(dm_receiver_set_key(r, 2, 1, DM_SRTP_AEAD_AES_256_GCM, key), 0);
+	/* Switch: channels it has, no socket change. */
+	assert_int_equal(dm_receiver_switch(r, -1), DM_ENOENT);
+	assert_int_equal(dm_receiver_switch(r, 3), DM_ENOENT);
+	assert_int_equal(dm_receiver_switch(r, 2), 0);
+	assert_int_equal(dm_receiver_poll(r, 0), 0);
+	struct dm_receiver_stats st;
+	dm_receiver_get_stats(r, &st);
+	assert_int_equal(st.channel, 2);
+	assert_true(st.switch_ms < 0);
+	dm_receiver_clear_keys(NULL);
+	dm_receiver_report_block(NULL, &rb);
+	assert_int_equal(rb.ssrc, 0);
+	dm_receiver_report_block(r, NULL);
+	assert_int_equal(dm_receiver_feed(r, NULL, 1, 0), DM_EINVAL);
+	assert_int_equal(dm_receiver_feed(r, NULL, 0, 0), 0);
+	dm_receiver_free(r);
+	close(fd);
+	fx_done(&f);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1266,6 +1861,11 @@ int main(void)
 		cmocka_unit_test(receiver_bad_args),
 		cmocka_unit_test(receiver_reports_to_listeners),
 		cmocka_unit_test(receiver_reports_loss),
+		cmocka_unit_test(receiver_remote_decodes),
+		cmocka_unit_test(receiver_remote_fec),
+		cmocka_unit_test(receiver_remote_rotation),
+		cmocka_unit_test(receiver_remote_switch),
+		cmocka_unit_test(receiver_remote_bad_args),
 	};
 	return cmocka_run_group_tests_name("receiver", tests, setup, NULL);
 }
