@@ -6,6 +6,7 @@
  * (listen.c). */
 #include "listen.h"
 #include "model.h"
+#include "tls_pin.h"
 #include "view.h"
 
 #include "dragoman/error.h"
@@ -47,7 +48,8 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fputs("usage: " PROG " [--url URL] [--token-file F] [--config FILE]\n"
+	fputs("usage: " PROG " [--url URL] [--token-file F] [--ca-file F | --pin SHA256]\n"
+	      "                        [--config FILE]\n"
 	      "\n"
 	      "The technician's console: every channel (on air, level, listeners, loss,\n"
 	      "alarms), the consoles, the latest alarms and calls, refreshed 10 times a second.\n"
@@ -55,6 +57,9 @@ static void usage(FILE *f)
 	      "  --url URL        the engine's control API (default " DEFAULT_URL ")\n"
 	      "  --token-file F   bearer token, first line of F (default $DRAGOMAN_TOKEN_FILE,\n"
 	      "                   else ~/.config/dragoman/token); a technician's token\n"
+	      "  --ca-file F      HTTPS: trust the engine's certificate through this CA file\n"
+	      "  --pin SHA256     HTTPS: or by its SHA-256 fingerprint (openssl x509\n"
+	      "                   -noout -fingerprint -sha256), for a self-signed one\n"
 	      "  --config FILE    the conference (and so its secret): needed to listen\n"
 	      "\n"
 	      "keys: Up/Down select a channel, Enter listen to it (PortAudio's default\n"
@@ -344,16 +349,29 @@ int main(int argc, char **argv)
 		{"url", required_argument, NULL, 'u'},
 		{"token-file", required_argument, NULL, 't'},
 		{"config", required_argument, NULL, 'c'},
+		{"ca-file", required_argument, NULL, 'a'},
+		{"pin", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *url_arg = DEFAULT_URL, *token_file = NULL, *config = NULL;
+	const char *url_arg = DEFAULT_URL, *token_file = NULL, *config = NULL, *ca_file = NULL;
+	uint8_t pin[DM_TLS_PIN_LEN];
+	bool have_pin = false;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'u': url_arg = optarg; break;
 		case 't': token_file = optarg; break;
 		case 'c': config = optarg; break;
+		case 'a': ca_file = optarg; break;
+		case 'p':
+			if (dm_tls_pin_parse(optarg, pin) < 0) {
+				fprintf(stderr, PROG ": bad --pin '%s': 64 hex digits expected\n",
+					optarg);
+				return 2;
+			}
+			have_pin = true;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -397,7 +415,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": pipe: %s\n", strerror(errno));
 		goto out_curl;
 	}
-	struct mon_model_params mp = {.url = url, .auth = auth, .wake = wake, .user = &a};
+	struct mon_model_params mp = {.url = url,
+				      .auth = auth,
+				      .ca_file = ca_file,
+				      .pin = have_pin ? pin : NULL,
+				      .wake = wake,
+				      .user = &a};
 	if (mon_model_new(&mp, &a.model) < 0) {
 		fprintf(stderr, PROG ": out of memory\n");
 		goto out_pipe;

@@ -4,6 +4,7 @@
 #include "model.h"
 
 #include "dragoman/error.h"
+#include "tls_pin.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -52,6 +53,9 @@ struct mon_model {
 	char *auth;
 	char *url[MON_DOCS];
 	char *events_url;
+	char *ca_file;
+	uint8_t pin[DM_TLS_PIN_LEN];
+	bool have_pin;
 	mon_wake_fn wake;
 	void *user;
 
@@ -217,6 +221,16 @@ static void drop_docs(struct mon_model *m, json_t *old[MON_DOCS])
 	}
 }
 
+/* HTTPS: the CA file or the pinned certificate the user named, else the
+ * system's trust store (curl's default). */
+static void tls(struct mon_model *m, CURL *c)
+{
+	if (m->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, m->ca_file);
+	if (m->have_pin)
+		dm_tls_pin_apply(c, m->pin);
+}
+
 static void *poller_main(void *arg)
 {
 	struct mon_model *m = arg;
@@ -233,6 +247,7 @@ static void *poller_main(void *arg)
 		curl_easy_cleanup(curl);
 		return NULL;
 	}
+	tls(m, curl);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
@@ -521,6 +536,7 @@ static void *follower_main(void *arg)
 		m->overlong = false;
 		m->data.len = 0;
 		m->refusal.len = 0;
+		tls(m, c);
 		curl_easy_setopt(c, CURLOPT_URL, m->events_url);
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
@@ -584,9 +600,15 @@ int mon_model_new(const struct mon_model_params *p, struct mon_model **out)
 	m->snap.link_since = mon_now();
 	m->base = strdup(p->url);
 	m->auth = strdup(p->auth);
+	if (p->ca_file)
+		m->ca_file = strdup(p->ca_file);
+	if (p->pin) {
+		memcpy(m->pin, p->pin, sizeof m->pin);
+		m->have_pin = true;
+	}
 	m->events_url = concat(p->url, "/api/v1/events");
 	m->multi = curl_multi_init();
-	bool ok = m->base && m->auth && m->events_url && m->multi;
+	bool ok = m->base && m->auth && m->events_url && m->multi && (!p->ca_file || m->ca_file);
 	for (int d = 0; d < MON_DOCS; d++) {
 		m->url[d] = concat(p->url, doc_path[d]);
 		ok = ok && m->url[d];
@@ -636,6 +658,7 @@ void mon_model_free(struct mon_model *m)
 	free(m->events_url);
 	free(m->auth);
 	free(m->base);
+	free(m->ca_file);
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
 	free(m);

@@ -54,9 +54,11 @@ struct mon_snapshot {
 typedef void (*mon_wake_fn)(void *user);
 
 struct mon_model_params {
-	const char *url;  /* base URL without a trailing slash */
-	const char *auth; /* the whole "Authorization: Bearer ..." header line */
-	mon_wake_fn wake; /* called (any thread) after the snapshot changed */
+	const char *url;     /* base URL without a trailing slash */
+	const char *auth;    /* the whole "Authorization: Bearer ..." header line */
+	const char *ca_file; /* HTTPS: trust this CA file (NULL: the system's) */
+	const uint8_t *pin;  /* HTTPS: or the certificate's SHA-256 (32 bytes; NULL: none) */
+	mon_wake_fn wake;    /* called (any thread) after the snapshot changed */
 	void *user;
 };
 

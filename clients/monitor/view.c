@@ -282,7 +282,7 @@ static struct columns channel_columns(json_t *channels)
 			    .onair = 10,
 			    .peak = 7,
 			    .lufs = 6,
-			    .lis = 5,
+			    .lis = 7,
 			    .loss = 6};
 	size_t i;
 	json_t *v;
@@ -380,8 +380,15 @@ static void channel_row(int y, const struct columns *c, const struct mon_snapsho
 	db_cell(y, x += c->bar, c->peak, json_object_get(meters, "peak_dbfs"));
 	db_cell(y, x += c->peak, c->lufs, json_object_get(meters, "momentary_lufs"));
 	json_t *n = json_object_get(lis, "listeners");
+	json_t *rn = json_object_get(lis, "remote");
 	x += c->lufs;
-	if (json_is_integer(n))
+	if (json_is_integer(n) && json_integer_value(rn) > 0) {
+		/* in the room + remote */
+		char both[32];
+		snprintf(both, sizeof both, "%lld+%lld", (long long)json_integer_value(n),
+			 (long long)json_integer_value(rn));
+		cellf(y, x, c->lis, "%*s", c->lis - 1, both);
+	} else if (json_is_integer(n))
 		cellf(y, x, c->lis, "%*lld", c->lis - 1, (long long)json_integer_value(n));
 	else
 		cellf(y, x, c->lis, "%*s", c->lis - 1, "-");
@@ -589,6 +596,49 @@ static void unreachable(int y, const struct mon_snapshot *s, const struct mon_vi
 	attroff(color(C_RED) | A_BOLD);
 }
 
+/* Remote delegates (GET /api/v1/listeners "remote"), in at most rows lines
+ * (heading included); returns the lines used. */
+static int remote_panel(int y, int rows, const struct mon_snapshot *s)
+{
+	json_t *list = json_object_get(s->doc[MON_DOC_LISTENERS], "remote");
+	size_t n = json_array_size(list);
+	if (n == 0 || rows < 2)
+		return 0;
+	attron(color(C_HEAD) | A_BOLD);
+	cellf(y, 0, COLS, "%-24s %-6s %6s %7s %7s  %s", "REMOTE DELEGATE", "CHAN", "LOSS", "JITTER",
+	      "RTT", "ADDRESS");
+	attroff(color(C_HEAD) | A_BOLD);
+	int used = 1;
+	for (size_t i = 0; i < n && used < rows; i++, used++) {
+		json_t *r = json_array_get(list, i);
+		if (used == rows - 1 && i + 1 < n) {
+			cellf(y + used, 0, COLS, "+%zu more remote delegates", n - i);
+			used++;
+			break;
+		}
+		double loss = json_number_value(json_object_get(r, "loss")) * 100;
+		json_t *rtt = json_object_get(r, "rtt_ms");
+		json_t *addr = json_object_get(r, "address");
+		char rtt_s[16];
+		if (json_is_number(rtt))
+			snprintf(rtt_s, sizeof rtt_s, "%.0fms", json_number_value(rtt));
+		else
+			snprintf(rtt_s, sizeof rtt_s, "-");
+		if (loss > 5)
+			attron(color(C_RED) | A_BOLD);
+		if (json_is_null(addr))
+			attron(color(C_DIM));
+		cellf(y + used, 0, COLS, "%-24.24s %-6.6s %5.1f%% %5.1fms %7s  %s",
+		      str_or(json_object_get(r, "name"), "?"),
+		      str_or(json_object_get(r, "channel"), "-"), loss,
+		      json_number_value(json_object_get(r, "jitter_ms")), rtt_s,
+		      json_is_string(addr) ? json_string_value(addr) : "(no hello)");
+		attroff(color(C_RED) | A_BOLD);
+		attroff(color(C_DIM));
+	}
+	return used;
+}
+
 void mon_view_draw(const struct mon_snapshot *s, const struct mon_view *v)
 {
 	erase();
@@ -661,6 +711,7 @@ void mon_view_draw(const struct mon_snapshot *s, const struct mon_view *v)
 			      nco - shown);
 		y += co_rows - 1;
 	}
+	y += remote_panel(y, LINES - 1 - y - 3, s);
 	alarms_and_calls(y, LINES - 1 - y, s);
 	status_line(v);
 }

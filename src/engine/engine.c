@@ -8,6 +8,7 @@
 #include "dragoman/sendq.h"
 #include "dragoman/stream.h"
 #include "jackio.h"
+#include "remote.h"
 #include "api.h"
 #include "control.h"
 #include "router.h"
@@ -45,6 +46,7 @@ struct dm_engine {
 	struct dm_control *control;	/* the interpretation state (API requests) */
 	struct dm_api *api;		/* the HTTP control API, NULL when off */
 	struct dm_watch *watch;		/* meters, alarms, listeners */
+	struct dm_remote *remote;	/* remote delegates, NULL when not configured */
 	/* Routes replaced but perhaps still read by the callback (playing or
 	 * fading from them): freed by the control loop once it has let go. */
 	pthread_mutex_t retire_lock;
@@ -79,10 +81,18 @@ static void *worker_main(void *arg)
 		uint64_t n;
 		if (read(w->wake_fd, &n, sizeof n) < 0 && errno != EINTR)
 			break;
+		/* The frames below were complete when we were woken: the remote
+		 * streams' send times run from here. */
+		struct timespec woke;
+		clock_gettime(CLOCK_MONOTONIC, &woke);
+		uint64_t woke_us =
+			(uint64_t)woke.tv_sec * 1000000u + (uint64_t)woke.tv_nsec / 1000u;
 		for (size_t c = w->index; c < e->n_channels; c += e->n_workers) {
 			while (dm_ring_readable(e->rings[c]) >= (size_t)e->frame_samples) {
 				dm_ring_read(e->rings[c], frame, (size_t)e->frame_samples);
 				dm_stream_send_frame(e->streams[c], frame);
+				dm_remote_feed(e->remote, c, frame, (size_t)e->frame_samples,
+					       woke_us);
 				dm_watch_feed(e->watch, c, frame, (size_t)e->frame_samples);
 			}
 		}
@@ -258,6 +268,17 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 		dm_log(DM_LOG_ERROR, "cannot watch the channels: %s", dm_strerror(rc));
 		goto fail;
 	}
+	if (conf->remote) {
+		rc = dm_remote_new(p->config, p->secret, &e->remote);
+		if (rc < 0) {
+			dm_log(DM_LOG_ERROR, "remote delegates on %s: %s", conf->remote_listen,
+			       dm_strerror(rc));
+			goto fail;
+		}
+		dm_watch_set_remote(e->watch, e->remote);
+		dm_log(DM_LOG_INFO, "remote delegates: UDP %s:%d, profile %s", conf->remote_addr,
+		       dm_remote_port(e->remote), conf->remote_profile->name);
+	}
 	rc = dm_route_new_from_config(p->config, &e->route);
 	if (rc < 0)
 		goto fail;
@@ -311,6 +332,16 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 			struct dm_api_views views;
 			dm_watch_views(e->watch, &views);
 			dm_api_set_views(e->api, &views);
+			if (e->remote) {
+				struct dm_api_remote hooks = {
+					.session_new = dm_remote_session_new,
+					.session_channel = dm_remote_session_channel,
+					.session_end = dm_remote_session_end,
+					.revoked = dm_remote_revoked,
+					.user = e->remote,
+				};
+				dm_api_set_remote(e->api, &hooks);
+			}
 		}
 		if (rc == 0)
 			rc = dm_api_start(e->api, conf->control_listen);
@@ -319,7 +350,6 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 			       dm_strerror(rc));
 			goto fail;
 		}
-		dm_log(DM_LOG_INFO, "control API on http://%s", conf->control_listen);
 	} else {
 		dm_log(DM_LOG_INFO, "control API off: no control.tokens_file in the configuration");
 	}
@@ -332,6 +362,8 @@ fail:
 
 int dm_engine_start(struct dm_engine *e)
 {
+	if (e->remote && dm_remote_start(e->remote) < 0)
+		return DM_EIO;
 	for (size_t w = 0; w < e->n_workers; w++) {
 		if (pthread_create(&e->workers[w].thread, NULL, worker_main, &e->workers[w]) != 0)
 			return DM_EIO;
@@ -421,6 +453,12 @@ void dm_engine_free(struct dm_engine *e)
 		dm_sendq_free(e->workers[w].sendq);
 	}
 	free(e->workers);
+	/* After the workers (they feed it) and the API (it calls it); before
+	 * the watch is freed, after it stops reading it (its views are the
+	 * API's, stopped above). */
+	dm_watch_set_remote(e->watch, NULL);
+	dm_remote_free(e->remote);
+	e->remote = NULL;
 	for (size_t c = 0; c < e->n_channels; c++) {
 		if (e->streams)
 			dm_stream_free(e->streams[c]);

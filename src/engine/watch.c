@@ -4,7 +4,9 @@
 #include "api.h"
 #include "control.h"
 #include "dragoman/error.h"
+#include "dragoman/fanout.h"
 #include "dragoman/listeners.h"
+#include "remote.h"
 #include "dragoman/log.h"
 #include "dragoman/meter.h"
 #include "dragoman/recorder.h"
@@ -31,6 +33,7 @@ struct dm_watch {
 	struct dm_ring **mic_rings;
 	float *scratch;
 	struct dm_listeners *listeners;
+	struct dm_remote *remote; /* NULL: no remote delegates */
 	pthread_t listen_thread;
 	bool listen_running;
 	_Atomic bool stop;
@@ -344,13 +347,16 @@ static char *view_listeners(void *user)
 		dm_listeners_get(w->listeners, (int)c, 0, &sum);
 		const char *id = dm_config_channel(w->cfg, c)->id;
 		json_array_append_new(
-			chans, json_pack("{s:s,s:i,s:f,s:f,s:f}", "id", id, "listeners", sum.count,
+			chans, json_pack("{s:s,s:i,s:i,s:f,s:f,s:f}", "id", id, "listeners",
+					 sum.count, "remote", dm_remote_listeners(w->remote, c),
 					 "loss_ratio_max", sum.loss_max, "loss_ratio_mean",
 					 sum.loss_mean, "jitter_ms_max", sum.jitter_max_ms));
 		struct list_ctx lc = {all, id};
 		dm_listeners_list(w->listeners, (int)c, 0, add_listener, &lc);
 	}
-	return dump(json_pack("{s:o,s:o}", "channels", chans, "listeners", all));
+	json_t *remote = w->remote ? dm_remote_sessions_json(w->remote) : json_array();
+	return dump(json_pack("{s:o,s:o,s:o}", "channels", chans, "listeners", all, "remote",
+			      remote ? remote : json_array()));
 }
 
 /* One meter's three levels as Prometheus samples. */
@@ -363,6 +369,58 @@ static void put_levels(FILE *f, const char *metric, const char *label, const cha
 	double v[3] = {r.peak_dbfs, r.rms_dbfs, r.momentary_lufs};
 	for (int k = 0; k < 3; k++)
 		fprintf(f, "%s{%s=\"%s\",kind=\"%s\"} %.2f\n", metric, label, id, kinds[k], v[k]);
+}
+
+/* The remote delegates' figures. */
+static void put_remote(FILE *f, struct dm_watch *w)
+{
+	fputs("# HELP dragoman_remote_listeners Remote sessions bound per channel.\n"
+	      "# TYPE dragoman_remote_listeners gauge\n",
+	      f);
+	for (size_t c = 0; c < w->n_channels; c++)
+		fprintf(f, "dragoman_remote_listeners{channel=\"%s\"} %d\n",
+			dm_config_channel(w->cfg, c)->id, dm_remote_listeners(w->remote, c));
+	fputs("# HELP dragoman_remote_packets_sent_total Remote datagrams sent (one per "
+	      "listener).\n"
+	      "# TYPE dragoman_remote_packets_sent_total counter\n",
+	      f);
+	uint64_t late = 0, max_us = 0;
+	for (size_t c = 0; c < w->n_channels; c++) {
+		struct dm_fanout_stats st;
+		dm_fanout_get_stats(dm_remote_fanout(w->remote, c), &st);
+		fprintf(f, "dragoman_remote_packets_sent_total{channel=\"%s\"} %llu\n",
+			dm_config_channel(w->cfg, c)->id, (unsigned long long)st.packets);
+		late += st.late_frames;
+		if (st.max_send_us > max_us)
+			max_us = st.max_send_us;
+	}
+	struct dm_remote_stats rs;
+	dm_remote_get_stats(w->remote, &rs);
+	fprintf(f,
+		"# HELP dragoman_remote_late_frames_total Remote frames sent over 2 ms late.\n"
+		"# TYPE dragoman_remote_late_frames_total counter\n"
+		"dragoman_remote_late_frames_total %llu\n"
+		"# HELP dragoman_remote_send_max_seconds Longest frame-to-last-packet time.\n"
+		"# TYPE dragoman_remote_send_max_seconds gauge\n"
+		"dragoman_remote_send_max_seconds %.6f\n"
+		"# HELP dragoman_remote_hellos_total Remote hellos by outcome.\n"
+		"# TYPE dragoman_remote_hellos_total counter\n"
+		"dragoman_remote_hellos_total{result=\"accepted\"} %llu\n"
+		"dragoman_remote_hellos_total{result=\"bad_auth\"} %llu\n"
+		"dragoman_remote_hellos_total{result=\"replayed\"} %llu\n"
+		"dragoman_remote_hellos_total{result=\"unknown_session\"} %llu\n"
+		"dragoman_remote_hellos_total{result=\"rate_limited\"} %llu\n"
+		"dragoman_remote_hellos_total{result=\"malformed\"} %llu\n"
+		"# HELP dragoman_remote_key_rotations_total Remote key rotations completed.\n"
+		"# TYPE dragoman_remote_key_rotations_total counter\n"
+		"dragoman_remote_key_rotations_total %llu\n"
+		"# HELP dragoman_remote_sessions Remote sessions (bound or not).\n"
+		"# TYPE dragoman_remote_sessions gauge\n"
+		"dragoman_remote_sessions %zu\n",
+		(unsigned long long)late, (double)max_us / 1e6, (unsigned long long)rs.hellos,
+		(unsigned long long)rs.bad_auth, (unsigned long long)rs.replayed,
+		(unsigned long long)rs.unknown_session, (unsigned long long)rs.rate_limited,
+		(unsigned long long)rs.malformed, (unsigned long long)rs.rotations, rs.sessions);
 }
 
 /* Prometheus text exposition format, version 0.0.4. */
@@ -420,6 +478,8 @@ static char *view_metrics(void *user)
 		fprintf(f, "dragoman_bytes_sent_total{channel=\"%s\"} %llu\n",
 			dm_config_channel(w->cfg, c)->id, (unsigned long long)st.bytes);
 	}
+	if (w->remote)
+		put_remote(f, w);
 	struct dm_jackio_stats js = {0};
 	if (w->jack)
 		dm_jackio_get_stats(w->jack, &js);
@@ -434,6 +494,12 @@ static char *view_metrics(void *user)
 		(unsigned long long)js.xruns, active);
 	fclose(f);
 	return buf;
+}
+
+void dm_watch_set_remote(struct dm_watch *w, struct dm_remote *remote)
+{
+	if (w)
+		w->remote = remote;
 }
 
 void dm_watch_views(struct dm_watch *w, struct dm_api_views *views)

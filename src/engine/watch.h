@@ -36,6 +36,11 @@ struct dm_ring *const *dm_watch_mic_rings(struct dm_watch *w);
 /* Connects what is created after the watch. */
 void dm_watch_attach(struct dm_watch *w, struct dm_jackio *jack, struct dm_control *ctl);
 
+/* The remote delegates' sessions (NULL: none): shown in the listeners view
+ * and the metrics. Call before the API starts. */
+struct dm_remote;
+void dm_watch_set_remote(struct dm_watch *w, struct dm_remote *remote);
+
 /* Encoder worker of channel c: meters one frame of its program. */
 void dm_watch_feed(struct dm_watch *w, size_t c, const float *pcm, size_t n);
 

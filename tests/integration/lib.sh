@@ -641,6 +641,27 @@ dm_check_silent() {
 	dm_check "$label: rms (dBFS)" "$(dm_json "$wav.json" rms_dbfs)" "<" -60
 }
 
+# dm_seg_runs FILE: the runs of one tone or of silence lasting at least 100 ms, in
+# order; runs of one class split by shorter blips (an xrun) are merged, and
+# silence before the first and after the last tone is left out.
+dm_seg_runs() {
+	awk '$1 >= 0 && $3 - $2 >= 0.1' "$1" | awk '
+		n && $1 == c[n] { e[n] = $3; next }
+		{ n++; c[n] = $1; s[n] = $2; e[n] = $3 }
+		END {
+			first = 1; last = n
+			while (first <= n && c[first] == 0) first++
+			while (last >= first && c[last] == 0) last--
+			for (i = first; i <= last; i++) print c[i], s[i], e[i]
+		}'
+}
+# dm_seg_switch FILE A B: "endA startB" around the first run of B that follows a run of A.
+dm_seg_switch() {
+	dm_seg_runs "$1" | awk -v a="$2" -v b="$3" '
+		$1 == a { enda = $3; seen = 1; next }
+		$1 == b && seen { print enda, $2; found = 1; exit }
+		END { if (!found) print "none none" }'
+}
 # dm_rec SECONDS WAV PORT...: records JACK ports with jack_rec (engine-side checks).
 dm_rec() {
 	local d=$1 wav=$2

@@ -96,33 +96,12 @@ cut en 0.3 "$(dm_calc "$s1 - 0.6")" 300
 cut fr "$(dm_calc "$s1 + 0.3")" "$(dm_calc "$s2 - $s1 - 0.6")" 500
 cut es "$(dm_calc "$s2 + 0.3")" "$(dm_calc "$dur - $s2 - 0.8")" 700
 
-# seg_runs FILE: the runs of one tone or of silence lasting at least 100 ms, in
-# order; runs of one class split by shorter blips (an xrun) are merged, and
-# silence before the first and after the last tone is left out.
-seg_runs() {
-	awk '$1 >= 0 && $3 - $2 >= 0.1' "$1" | awk '
-		n && $1 == c[n] { e[n] = $3; next }
-		{ n++; c[n] = $1; s[n] = $2; e[n] = $3 }
-		END {
-			first = 1; last = n
-			while (first <= n && c[first] == 0) first++
-			while (last >= first && c[last] == 0) last--
-			for (i = first; i <= last; i++) print c[i], s[i], e[i]
-		}'
-}
-# seg_switch FILE A B: "endA startB" around the first run of B that follows a run of A.
-seg_switch() {
-	seg_runs "$1" | awk -v a="$2" -v b="$3" '
-		$1 == a { enda = $3; seen = 1; next }
-		$1 == b && seen { print enda, $2; found = 1; exit }
-		END { if (!found) print "none none" }'
-}
 dm_segments "$w" 5 300,500,700 >"$DM_TMP/wav.seg"
-dm_say "WAV time line (class start end, runs >= 100 ms): $(seg_runs "$DM_TMP/wav.seg" | tr '\n' ';')"
+dm_say "WAV time line (class start end, runs >= 100 ms): $(dm_seg_runs "$DM_TMP/wav.seg" | tr '\n' ';')"
 dm_check_str "WAV: the long runs are 300, 500, 700 Hz in that order" \
-	"$(seg_runs "$DM_TMP/wav.seg" | awk '{ printf "%s%s", (NR > 1 ? " " : ""), $1 }')" = "300 500 700"
-read -r e1 b1 < <(seg_switch "$DM_TMP/wav.seg" 300 500)
-read -r e2 b2 < <(seg_switch "$DM_TMP/wav.seg" 500 700)
+	"$(dm_seg_runs "$DM_TMP/wav.seg" | awk '{ printf "%s%s", (NR > 1 ? " " : ""), $1 }')" = "300 500 700"
+read -r e1 b1 < <(dm_seg_switch "$DM_TMP/wav.seg" 300 500)
+read -r e2 b2 < <(dm_seg_switch "$DM_TMP/wav.seg" 500 700)
 dm_say "WAV: en->fr at +$b1 s (command +$s1), fr->es at +$b2 s (command +$s2)"
 dm_check "WAV: 500 Hz starts near the 'fr' command (s off)" \
 	"$(dm_calc "(($b1 - $s1) < 0 ? $s1 - $b1 : $b1 - $s1)")" "<" 0.4
@@ -149,12 +128,12 @@ if [ ! -s "$j" ]; then
 	dm_fail "jack_rec wrote nothing"
 else
 	dm_segments "$j" 5 300,500,700 >"$DM_TMP/jack.seg"
-	dm_say "JACK output time line (runs >= 100 ms): $(seg_runs "$DM_TMP/jack.seg" | tr '\n' ';')"
+	dm_say "JACK output time line (runs >= 100 ms): $(dm_seg_runs "$DM_TMP/jack.seg" | tr '\n' ';')"
 	dm_say "JACK output around the switches: $(awk '$2 > 0.5 && $1 <= 0 || $3 - $2 < 0.1' "$DM_TMP/jack.seg" | tr '\n' ';')"
 	dm_check_str "JACK output: the long runs are 300, 500, 700 Hz in that order" \
-		"$(seg_runs "$DM_TMP/jack.seg" | awk '{ printf "%s%s", (NR > 1 ? " " : ""), $1 }')" = "300 500 700"
-	read -r e1 b1 < <(seg_switch "$DM_TMP/jack.seg" 300 500)
-	read -r e2 b2 < <(seg_switch "$DM_TMP/jack.seg" 500 700)
+		"$(dm_seg_runs "$DM_TMP/jack.seg" | awk '{ printf "%s%s", (NR > 1 ? " " : ""), $1 }')" = "300 500 700"
+	read -r e1 b1 < <(dm_seg_switch "$DM_TMP/jack.seg" 300 500)
+	read -r e2 b2 < <(dm_seg_switch "$DM_TMP/jack.seg" 500 700)
 	gap1=$(dm_calc "($b1 - $e1) * 1000")
 	gap2=$(dm_calc "($b2 - $e2) * 1000")
 	dm_check "switch en -> fr as heard: end of 300 Hz to start of 500 Hz (ms, 20 ms windows)" "$gap1" "<" 200

@@ -1,0 +1,700 @@
+#include "remote.h"
+
+#include "dragoman/defaults.h"
+#include "dragoman/error.h"
+#include "dragoman/fanout.h"
+#include "dragoman/keys.h"
+#include "dragoman/log.h"
+#include "dragoman/rproto.h"
+#include "dragoman/rtp.h"
+#include "sock.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUCKETS 4096	 /* session hash buckets (ids are random: the first bytes hash) */
+#define RATE_SLOTS 8192	 /* per-address hello rate limiters */
+#define TICK_MS 20	 /* timers: rotation, key resends, timeouts */
+#define FORGET_S 300	 /* an unbound session without hellos this long is dropped */
+#define FIRST_HELLO_S 60 /* a session never bound within this is dropped */
+
+struct session {
+	uint8_t id[DM_RPROTO_SESSION_ID_LEN];
+	char hex[2 * DM_RPROTO_SESSION_ID_LEN + 1];
+	char delegate[DM_ID_MAX];
+	char name[DM_NAME_MAX];
+	long long expires; /* Unix s, 0: never */
+	struct dm_rproto_keys keys;
+	size_t channel;
+	bool bound;
+	struct sockaddr_in addr;
+	uint64_t counter;  /* last accepted */
+	uint64_t hello_us; /* last accepted, 0: none */
+	uint64_t created_us;
+	uint32_t acked; /* key generation it holds */
+	uint64_t keys_sent_us;
+	struct dm_rproto_report report;
+	double rtt_ms; /* < 0: not measured */
+	struct session *next;
+};
+
+struct rate {
+	struct sockaddr_in addr;
+	double tokens;
+	uint64_t us;
+};
+
+struct dm_remote {
+	const struct dm_config *cfg;
+	size_t n_channels;
+	int fd;
+	uint16_t port;
+	struct dm_fanout **fanouts;
+
+	pthread_mutex_t lock; /* sessions, rotation; taken before a fan-out's own */
+	struct session *buckets[BUCKETS];
+	size_t n_sessions;
+	uint32_t generation; /* of the keys in use */
+	bool rotating;
+	uint64_t rotate_us;
+	struct dm_rproto_keyset next; /* generation + 1, while rotating */
+	struct rate rates[RATE_SLOTS];
+
+	pthread_t thread;
+	bool running;
+	_Atomic bool stop;
+	_Atomic uint64_t hellos, bad_auth, replayed, unknown, limited, malformed, keys_sent,
+		rotations;
+};
+
+static uint64_t mono_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+static void inc(_Atomic uint64_t *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static size_t bucket_of(const uint8_t *id)
+{
+	return ((size_t)id[0] << 8 | id[1]) % BUCKETS;
+}
+
+static struct session *find(struct dm_remote *r, const uint8_t *id)
+{
+	for (struct session *s = r->buckets[bucket_of(id)]; s; s = s->next)
+		if (CRYPTO_memcmp(s->id, id, sizeof s->id) == 0)
+			return s;
+	return NULL;
+}
+
+static struct session *find_hex(struct dm_remote *r, const char *hex)
+{
+	uint8_t id[DM_RPROTO_SESSION_ID_LEN];
+	if (!hex || strlen(hex) != 2 * sizeof id)
+		return NULL;
+	for (size_t i = 0; i < sizeof id; i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return NULL;
+		id[i] = (uint8_t)v;
+	}
+	return find(r, id);
+}
+
+static void unbind(struct dm_remote *r, struct session *s)
+{
+	if (s->bound)
+		dm_fanout_remove(r->fanouts[s->channel], &s->addr);
+	s->bound = false;
+}
+
+/* Lock held. */
+static void drop(struct dm_remote *r, struct session *s)
+{
+	struct session **pp = &r->buckets[bucket_of(s->id)];
+	while (*pp && *pp != s)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = s->next;
+	unbind(r, s);
+	OPENSSL_cleanse(s, sizeof *s);
+	free(s);
+	r->n_sessions--;
+}
+
+int dm_remote_new(const struct dm_config *cfg, const uint8_t *secret, struct dm_remote **out)
+{
+	if (!cfg || !secret || !out)
+		return DM_EINVAL;
+	const struct dm_conference_conf *conf = dm_config_conference(cfg);
+	if (!conf->remote || !conf->remote_profile)
+		return DM_EINVAL;
+	struct dm_remote *r = calloc(1, sizeof *r);
+	if (!r)
+		return DM_ENOMEM;
+	r->cfg = cfg;
+	r->fd = -1;
+	r->generation = 1;
+	pthread_mutex_init(&r->lock, NULL);
+	r->n_channels = dm_config_channel_count(cfg);
+	int rc = DM_ENOMEM;
+	r->fanouts = calloc(r->n_channels, sizeof *r->fanouts);
+	if (!r->fanouts)
+		goto fail;
+	struct sockaddr_in a;
+	rc = DM_ENET;
+	if (dm_sock_addr(conf->remote_addr, conf->remote_port, &a) < 0)
+		goto fail;
+	r->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (r->fd < 0)
+		goto fail;
+	/* Thousands of listeners take one burst of datagrams per frame. */
+	int sndbuf = 4 << 20;
+	setsockopt(r->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+	if (bind(r->fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		dm_log(DM_LOG_ERROR, "remote: cannot bind %s: %s", conf->remote_listen,
+		       strerror(errno));
+		goto fail;
+	}
+	socklen_t al = sizeof a;
+	getsockname(r->fd, (struct sockaddr *)&a, &al);
+	r->port = ntohs(a.sin_port);
+	int in_room = conf->profile->frame_samples;
+	int per = conf->remote_profile->frame_samples / in_room;
+	for (size_t c = 0; c < r->n_channels; c++) {
+		struct dm_fanout_params fp = {
+			.conference_id = conf->id,
+			.channel_id = dm_config_channel(cfg, c)->id,
+			.secret = secret,
+			.suite = conf->suite,
+			.profile = conf->remote_profile,
+			.fd = r->fd,
+			/* Channels' frames complete on different periods. */
+			.phase = per > 1 ? (int)(c % (size_t)per) * in_room : 0,
+		};
+		rc = dm_fanout_new(&fp, &r->fanouts[c]);
+		if (rc < 0)
+			goto fail;
+	}
+	*out = r;
+	return 0;
+fail:
+	dm_remote_free(r);
+	return rc;
+}
+
+void dm_remote_free(struct dm_remote *r)
+{
+	if (!r)
+		return;
+	if (r->running) {
+		atomic_store(&r->stop, true);
+		pthread_join(r->thread, NULL);
+	}
+	for (size_t b = 0; b < BUCKETS; b++)
+		while (r->buckets[b])
+			drop(r, r->buckets[b]);
+	for (size_t c = 0; r->fanouts && c < r->n_channels; c++)
+		dm_fanout_free(r->fanouts[c]);
+	free(r->fanouts);
+	if (r->fd >= 0)
+		close(r->fd);
+	OPENSSL_cleanse(&r->next, sizeof r->next);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+int dm_remote_port(const struct dm_remote *r)
+{
+	return r ? r->port : DM_EINVAL;
+}
+
+void dm_remote_feed(struct dm_remote *r, size_t c, const float *pcm, size_t n, uint64_t due_us)
+{
+	if (r && c < r->n_channels)
+		dm_fanout_feed(r->fanouts[c], pcm, n, due_us);
+}
+
+struct dm_fanout *dm_remote_fanout(struct dm_remote *r, size_t c)
+{
+	return r && c < r->n_channels ? r->fanouts[c] : NULL;
+}
+
+/* Token bucket per transport address; a slot shared by two addresses (hash
+ * collision) is taken over by the newer one once the older is quiet. */
+static bool allow(struct dm_remote *r, const struct sockaddr_in *a, uint64_t now)
+{
+	uint32_t h = a->sin_addr.s_addr * 2654435761u ^ (uint32_t)a->sin_port * 40503u;
+	struct rate *s = &r->rates[h % RATE_SLOTS];
+	if (s->addr.sin_addr.s_addr != a->sin_addr.s_addr || s->addr.sin_port != a->sin_port) {
+		if (s->us && now - s->us < 2000000u && s->tokens < DM_REMOTE_HELLOS_PER_S - 1)
+			return false;
+		s->addr = *a;
+		s->tokens = DM_REMOTE_HELLOS_PER_S;
+		s->us = now;
+	}
+	s->tokens += (double)(now - s->us) * 1e-6 * DM_REMOTE_HELLOS_PER_S;
+	s->us = now;
+	if (s->tokens > DM_REMOTE_HELLOS_PER_S)
+		s->tokens = DM_REMOTE_HELLOS_PER_S;
+	if (s->tokens < 1.0)
+		return false;
+	s->tokens -= 1.0;
+	return true;
+}
+
+/* Lock held. */
+static void send_keys(struct dm_remote *r, struct session *s, uint64_t now)
+{
+	uint8_t buf[DM_RPROTO_KEYS_MAX_LEN];
+	int n = dm_rproto_keys_write(s->id, &r->next, &s->keys, buf, sizeof buf);
+	s->keys_sent_us = now;
+	if (n > 0 &&
+	    sendto(r->fd, buf, (size_t)n, 0, (struct sockaddr *)&s->addr, sizeof s->addr) == n)
+		inc(&r->keys_sent);
+}
+
+static uint32_t ntp_mid(void)
+{
+	return (uint32_t)(dm_ntp_now() >> 16);
+}
+
+static void on_hello(struct dm_remote *r, const uint8_t *buf, size_t len,
+		     const struct sockaddr_in *from, uint64_t now)
+{
+	uint8_t id[DM_RPROTO_SESSION_ID_LEN];
+	if (dm_rproto_hello_session(buf, len, id) < 0) {
+		inc(&r->malformed);
+		return;
+	}
+	if (!allow(r, from, now)) {
+		inc(&r->limited);
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	struct session *s = find(r, id);
+	struct dm_rproto_hello h;
+	int rc;
+	if (!s) {
+		inc(&r->unknown);
+	} else if ((rc = dm_rproto_hello_verify(buf, len, &s->keys, &h)) < 0) {
+		inc(rc == DM_EAUTH ? &r->bad_auth : &r->malformed);
+	} else if (h.counter <= s->counter) {
+		inc(&r->replayed);
+	} else if (s->expires && (long long)time(NULL) >= s->expires) {
+		dm_log(DM_LOG_INFO, "remote: delegate %s's token expired; session ended",
+		       s->delegate);
+		drop(r, s);
+		inc(&r->unknown);
+	} else {
+		inc(&r->hellos);
+		s->counter = h.counter;
+		s->hello_us = now;
+		if (!s->bound || s->addr.sin_addr.s_addr != from->sin_addr.s_addr ||
+		    s->addr.sin_port != from->sin_port) {
+			unbind(r, s);
+			s->addr = *from;
+			if (dm_fanout_add(r->fanouts[s->channel], &s->addr) == 0) {
+				s->bound = true;
+				char a[INET_ADDRSTRLEN];
+				inet_ntop(AF_INET, &from->sin_addr, a, sizeof a);
+				dm_log(DM_LOG_INFO, "remote: %s (%s) listens on %s from %s:%u",
+				       s->name, s->delegate,
+				       dm_config_channel(r->cfg, s->channel)->id, a,
+				       ntohs(from->sin_port));
+			}
+		}
+		s->acked = h.generation;
+		s->report = h.report;
+		if (h.report.lsr) {
+			/* RFC 3550 6.4.1: now - LSR - DLSR, in 1/65536 s. */
+			uint32_t rtt = ntp_mid() - h.report.lsr - h.report.dlsr;
+			if (rtt < 65536u * 10)
+				s->rtt_ms = rtt * 1000.0 / 65536.0;
+		}
+		if (r->rotating && s->acked < r->next.generation)
+			send_keys(r, s, now);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Lock held. */
+static void commit(struct dm_remote *r, uint64_t now)
+{
+	for (size_t c = 0; c < r->n_channels; c++)
+		dm_fanout_commit(r->fanouts[c]);
+	r->generation = r->next.generation;
+	r->rotating = false;
+	OPENSSL_cleanse(&r->next, sizeof r->next);
+	inc(&r->rotations);
+	dm_log(DM_LOG_INFO, "remote: keys rotated to generation %u in %.0f ms", r->generation,
+	       (double)(now - r->rotate_us) / 1000.0);
+}
+
+/* Lock held. */
+static int start_rotation(struct dm_remote *r, uint64_t now)
+{
+	if (r->rotating)
+		/* The keys being handed out may have reached the delegate just
+		 * revoked: use them now, and rotate again past them. */
+		commit(r, now);
+	struct dm_rproto_keyset ks = {0};
+	for (size_t c = 0; c < r->n_channels && c < DM_RPROTO_MAX_KEYS; c++) {
+		struct dm_rproto_key *k = &ks.keys[ks.n++];
+		k->channel = (uint8_t)c;
+		k->suite = dm_config_conference(r->cfg)->suite;
+		int rc = dm_fanout_prepare(r->fanouts[c], &k->ssrc, &ks.generation, k->key,
+					   &k->key_len);
+		if (rc < 0) {
+			OPENSSL_cleanse(&ks, sizeof ks);
+			return rc;
+		}
+	}
+	r->next = ks;
+	OPENSSL_cleanse(&ks, sizeof ks);
+	r->rotating = true;
+	r->rotate_us = now;
+	for (size_t b = 0; b < BUCKETS; b++)
+		for (struct session *s = r->buckets[b]; s; s = s->next)
+			if (s->bound)
+				send_keys(r, s, now);
+	return 0;
+}
+
+static void tick(struct dm_remote *r, uint64_t now)
+{
+	pthread_mutex_lock(&r->lock);
+	bool all_acked = true;
+	long long wall = (long long)time(NULL);
+	for (size_t b = 0; b < BUCKETS; b++) {
+		struct session *s = r->buckets[b];
+		while (s) {
+			struct session *next = s->next;
+			uint64_t quiet = now - (s->hello_us ? s->hello_us : s->created_us);
+			if ((s->expires && wall >= s->expires) ||
+			    (!s->hello_us && quiet > FIRST_HELLO_S * 1000000ull) ||
+			    quiet > FORGET_S * 1000000ull) {
+				drop(r, s);
+			} else {
+				if (s->bound && quiet > DM_REMOTE_TIMEOUT_S * 1000000ull) {
+					dm_log(DM_LOG_INFO,
+					       "remote: %s (%s): no hello for %d s, stopped "
+					       "sending",
+					       s->name, s->delegate, DM_REMOTE_TIMEOUT_S);
+					unbind(r, s);
+				}
+				if (r->rotating && s->bound && s->acked < r->next.generation) {
+					all_acked = false;
+					if (now - s->keys_sent_us >=
+					    DM_REMOTE_KEYS_RESEND_MS * 1000u)
+						send_keys(r, s, now);
+				}
+			}
+			s = next;
+		}
+	}
+	if (r->rotating && (all_acked || now - r->rotate_us >= DM_REMOTE_ROTATE_WAIT_MS * 1000u))
+		commit(r, now);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void *remote_main(void *arg)
+{
+	struct dm_remote *r = arg;
+	uint64_t next_tick = mono_us();
+	uint8_t buf[DM_MAX_PACKET];
+	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
+		struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+		poll(&pfd, 1, TICK_MS);
+		for (int i = 0; i < 256 && (pfd.revents & POLLIN); i++) {
+			struct sockaddr_in from;
+			socklen_t fl = sizeof from;
+			ssize_t n = recvfrom(r->fd, buf, sizeof buf, MSG_DONTWAIT,
+					     (struct sockaddr *)&from, &fl);
+			if (n < 0)
+				break;
+			uint64_t now = mono_us();
+			if (from.sin_family == AF_INET &&
+			    dm_rproto_kind(buf, (size_t)n) == DM_RPROTO_HELLO)
+				on_hello(r, buf, (size_t)n, &from, now);
+			else
+				inc(&r->malformed);
+		}
+		uint64_t now = mono_us();
+		if (now >= next_tick) {
+			next_tick = now + TICK_MS * 1000u;
+			tick(r, now);
+		}
+	}
+	return NULL;
+}
+
+int dm_remote_start(struct dm_remote *r)
+{
+	if (!r)
+		return DM_EINVAL;
+	if (r->running)
+		return 0;
+	if (pthread_create(&r->thread, NULL, remote_main, r) != 0)
+		return DM_EIO;
+	r->running = true;
+	return 0;
+}
+
+static json_t *channel_keys(struct dm_remote *r)
+{
+	json_t *arr = json_array();
+	const struct dm_conference_conf *conf = dm_config_conference(r->cfg);
+	for (size_t c = 0; arr && c < r->n_channels; c++) {
+		const struct dm_channel_conf *ch = dm_config_channel(r->cfg, c);
+		uint32_t ssrc, gen;
+		uint8_t key[DM_SRTP_MAX_KEY_LEN];
+		size_t key_len;
+		dm_fanout_current_key(r->fanouts[c], &ssrc, &gen, key, &key_len);
+		char b64[128];
+		int rc = dm_base64_encode(key, key_len, b64, sizeof b64);
+		OPENSSL_cleanse(key, sizeof key);
+		if (rc < 0 ||
+		    json_array_append_new(
+			    arr, json_pack("{s:i,s:s,s:s,s:s,s:I,s:s,s:s}", "index", (int)c, "id",
+					   ch->id, "name", ch->name, "language", ch->language,
+					   "ssrc", (json_int_t)ssrc, "suite",
+					   dm_srtp_suite_name(conf->suite), "key", b64)) < 0) {
+			OPENSSL_cleanse(b64, sizeof b64);
+			json_decref(arr);
+			return NULL;
+		}
+		OPENSSL_cleanse(b64, sizeof b64);
+	}
+	return arr;
+}
+
+char *dm_remote_session_new(void *user, const char *delegate_id, const char *name,
+			    long long expires, const char *channel, int *status)
+{
+	struct dm_remote *r = user;
+	*status = 500;
+	if (!r || !delegate_id)
+		return NULL;
+	size_t c = r->n_channels > 1 ? 1 : 0;
+	if (channel) {
+		int i = dm_config_find_channel(r->cfg, channel);
+		if (i < 0) {
+			*status = 400;
+			return NULL;
+		}
+		c = (size_t)i;
+	}
+	struct session *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	uint8_t skey[DM_RPROTO_SESSION_KEY_LEN];
+	if (dm_random_bytes(s->id, sizeof s->id) < 0 || dm_random_bytes(skey, sizeof skey) < 0 ||
+	    dm_rproto_derive(skey, &s->keys) < 0) {
+		OPENSSL_cleanse(skey, sizeof skey);
+		free(s);
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof s->id; i++)
+		snprintf(s->hex + 2 * i, 3, "%02x", s->id[i]);
+	snprintf(s->delegate, sizeof s->delegate, "%s", delegate_id);
+	snprintf(s->name, sizeof s->name, "%s", name ? name : delegate_id);
+	s->expires = expires;
+	s->channel = c;
+	s->created_us = mono_us();
+	s->rtt_ms = -1;
+	char key64[64];
+	dm_base64_encode(skey, sizeof skey, key64, sizeof key64);
+	OPENSSL_cleanse(skey, sizeof skey);
+
+	const struct dm_conference_conf *conf = dm_config_conference(r->cfg);
+	pthread_mutex_lock(&r->lock);
+	if (r->n_sessions >= DM_REMOTE_MAX_SESSIONS) {
+		pthread_mutex_unlock(&r->lock);
+		OPENSSL_cleanse(key64, sizeof key64);
+		free(s);
+		*status = 503;
+		return NULL;
+	}
+	/* The keys in use now: a rotation under way reaches this session in a
+	 * key update after its first hello (it acknowledges this generation). */
+	s->acked = r->generation;
+	json_t *chans = channel_keys(r);
+	json_t *o = chans ? json_pack("{s:s,s:s,s:i,s:i,s:i,s:s,s:i,s:I,s:s,s:o}", "session",
+				      s->hex, "key", key64, "udp_port", (int)r->port, "hello_s",
+				      DM_REMOTE_HELLO_S, "timeout_s", DM_REMOTE_TIMEOUT_S,
+				      "profile", conf->remote_profile->name, "frame_ms",
+				      conf->remote_profile->frame_samples * 1000 / DM_SAMPLE_RATE,
+				      "generation", (json_int_t)r->generation, "channel",
+				      dm_config_channel(r->cfg, c)->id, "channels", chans)
+			  : NULL;
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (text) {
+		size_t b = bucket_of(s->id);
+		s->next = r->buckets[b];
+		r->buckets[b] = s;
+		r->n_sessions++;
+		*status = 201;
+		dm_log(DM_LOG_INFO, "remote: session for %s (%s) on %s", s->name, s->delegate,
+		       dm_config_channel(r->cfg, c)->id);
+	} else {
+		OPENSSL_cleanse(s, sizeof *s);
+		free(s);
+	}
+	pthread_mutex_unlock(&r->lock);
+	OPENSSL_cleanse(key64, sizeof key64);
+	return text;
+}
+
+int dm_remote_session_channel(void *user, const char *session, const char *delegate_id,
+			      const char *channel)
+{
+	struct dm_remote *r = user;
+	if (!r || !session || !delegate_id || !channel)
+		return DM_EINVAL;
+	int c = dm_config_find_channel(r->cfg, channel);
+	pthread_mutex_lock(&r->lock);
+	struct session *s = find_hex(r, session);
+	int rc = 0;
+	if (!s || strcmp(s->delegate, delegate_id) != 0) {
+		rc = DM_ENOENT;
+	} else if (c < 0) {
+		rc = DM_EINVAL;
+	} else if ((size_t)c != s->channel) {
+		bool was = s->bound;
+		unbind(r, s);
+		s->channel = (size_t)c;
+		/* Moves at the next frame of the new channel: the listener holds
+		 * every channel's key already. */
+		if (was && dm_fanout_add(r->fanouts[c], &s->addr) == 0)
+			s->bound = true;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+int dm_remote_session_end(void *user, const char *session, const char *delegate_id)
+{
+	struct dm_remote *r = user;
+	if (!r || !session || !delegate_id)
+		return DM_EINVAL;
+	pthread_mutex_lock(&r->lock);
+	struct session *s = find_hex(r, session);
+	int rc = DM_ENOENT;
+	if (s && strcmp(s->delegate, delegate_id) == 0) {
+		drop(r, s);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+void dm_remote_revoked(void *user, const char *delegate_id)
+{
+	struct dm_remote *r = user;
+	if (!r || !delegate_id)
+		return;
+	uint64_t now = mono_us();
+	pthread_mutex_lock(&r->lock);
+	size_t ended = 0;
+	for (size_t b = 0; b < BUCKETS; b++) {
+		struct session *s = r->buckets[b];
+		while (s) {
+			struct session *next = s->next;
+			if (strcmp(s->delegate, delegate_id) == 0) {
+				drop(r, s);
+				ended++;
+			}
+			s = next;
+		}
+	}
+	/* Every remote stream: a delegate holds the keys of all channels. */
+	int rc = start_rotation(r, now);
+	pthread_mutex_unlock(&r->lock);
+	if (rc < 0)
+		dm_log(DM_LOG_ERROR, "remote: rotation after revoking %s failed: %s", delegate_id,
+		       dm_strerror(rc));
+	else
+		dm_log(DM_LOG_INFO,
+		       "remote: delegate %s revoked, %zu session(s) ended, keys rotating",
+		       delegate_id, ended);
+}
+
+json_t *dm_remote_sessions_json(struct dm_remote *r)
+{
+	json_t *arr = json_array();
+	if (!arr || !r)
+		return arr;
+	uint64_t now = mono_us();
+	pthread_mutex_lock(&r->lock);
+	for (size_t b = 0; b < BUCKETS; b++)
+		for (struct session *s = r->buckets[b]; s; s = s->next) {
+			char addr[48];
+			if (s->bound) {
+				char a[INET_ADDRSTRLEN];
+				inet_ntop(AF_INET, &s->addr.sin_addr, a, sizeof a);
+				snprintf(addr, sizeof addr, "%s:%u", a, ntohs(s->addr.sin_port));
+			}
+			char sid[9];
+			snprintf(sid, sizeof sid, "%.8s", s->hex);
+			json_t *o = json_pack(
+				"{s:s,s:s,s:s,s:s,s:o,s:f,s:i,s:f,s:o,s:o}", "session", sid,
+				"delegate", s->delegate, "name", s->name, "channel",
+				dm_config_channel(r->cfg, s->channel)->id, "address",
+				s->bound ? json_string(addr) : json_null(), "loss",
+				s->report.fraction_lost / 256.0, "cumulative_lost",
+				(int)s->report.cumulative_lost, "jitter_ms",
+				s->report.jitter * 1000.0 / DM_SAMPLE_RATE, "rtt_ms",
+				s->rtt_ms >= 0 ? json_real(s->rtt_ms) : json_null(), "last_hello_s",
+				s->hello_us ? json_real((double)(now - s->hello_us) / 1e6)
+					    : json_null());
+			json_array_append_new(arr, o);
+		}
+	pthread_mutex_unlock(&r->lock);
+	return arr;
+}
+
+int dm_remote_listeners(struct dm_remote *r, size_t c)
+{
+	if (!r || c >= r->n_channels)
+		return 0;
+	struct dm_fanout_stats st;
+	dm_fanout_get_stats(r->fanouts[c], &st);
+	return (int)st.subscribers;
+}
+
+void dm_remote_get_stats(struct dm_remote *r, struct dm_remote_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	st->hellos = atomic_load(&r->hellos);
+	st->bad_auth = atomic_load(&r->bad_auth);
+	st->replayed = atomic_load(&r->replayed);
+	st->unknown_session = atomic_load(&r->unknown);
+	st->rate_limited = atomic_load(&r->limited);
+	st->malformed = atomic_load(&r->malformed);
+	st->key_updates_sent = atomic_load(&r->keys_sent);
+	st->rotations = atomic_load(&r->rotations);
+	pthread_mutex_lock(&r->lock);
+	st->sessions = r->n_sessions;
+	st->generation = r->generation;
+	for (size_t b = 0; b < BUCKETS; b++)
+		for (struct session *s = r->buckets[b]; s; s = s->next)
+			st->bound += s->bound;
+	pthread_mutex_unlock(&r->lock);
+}

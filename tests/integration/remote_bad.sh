@@ -1,0 +1,57 @@
+#!/bin/bash
+# remote_bad: hellos that must not make the engine send anything (issue 5),
+# from tests/integration/remote_peer.py (the protocol written independently):
+# forged hellos (random session ids and tags), hellos for a real session
+# under a wrong key, a valid hello replayed from another address, hellos for
+# another session under our own key, and a flood of 2,000 hellos in a second.
+#
+#   none of the attacking sockets receives a single datagram
+#   the engine counts each kind: bad_auth, replayed, unknown_session,
+#   rate_limited (GET /metrics)
+#   the session whose hello was replayed keeps its own address (its socket
+#   receives the stream; the replayer's does not)
+#   a real listener on fr meanwhile: no loss, no authentication failure
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/remote_lib.sh"
+
+dm_init
+dm_require_cmd curl openssl
+dm_mcast_check
+dm_jackd_start 128
+
+dm_make_remote_conf "$DM_TMP/conf"
+conf=$DM_CONF
+dm_engine_start "$conf" "$DM_TMP/sdp"
+dm_api_wait 10
+dm_tones_start tones 'floor=300@-12>dragoman:floor' 'fr1=500@-12>dragoman:fr-1.mic'
+dm_delegate_add "Delegate A" a
+dm_delegate_add "Mallory" m
+
+dm_remote_listen_start a a --channel fr --out "wav:$DM_TMP/a.wav" --duration 9
+pa=$DM_LISTEN_PID
+sleep 1
+rc=0
+"$DM_PYTHON" "$DM_REMOTE_PEER" attack --api "$DM_API" --cacert "$DM_CERT" \
+	--token-file "${DM_DELEGATE_TOKF[m]}" --seconds 3 --report "$DM_TMP/attack.json" \
+	>"$DM_TMP/attack.out" 2>"$DM_TMP/attack.err" || rc=$?
+dm_check "remote_peer.py attack: exit status" "$rc" == 0
+dm_say "attack: $(cat "$DM_TMP/attack.json" 2>/dev/null)"
+for k in forged wrong_key replay foreign flood; do
+	dm_check "attack $k: datagrams sent" "$(dm_jget "$DM_TMP/attack.json" "j['sent']['$k']")" ">" 0
+	dm_check "attack $k: datagrams the engine sent back" \
+		"$(dm_jget "$DM_TMP/attack.json" "j['received']['$k']")" == 0
+done
+dm_check "the replayed hello's own socket gets the stream" \
+	"$(dm_jget "$DM_TMP/attack.json" 'j["victim_received"]')" ">" 5
+for k in bad_auth replayed unknown_session rate_limited; do
+	dm_check "engine counted $k hellos" \
+		"$(dm_metric "dragoman_remote_hellos_total{result=\"$k\"}")" ">" 0
+done
+dm_check "engine: rate-limited hellos (most of the flood)" \
+	"$(dm_metric 'dragoman_remote_hellos_total{result="rate_limited"}')" ">" 1500
+dm_listen_wait a "$pa" 12
+dm_check "A: auth_failed" "$(dm_stat a auth_failed)" == 0
+dm_check "A: lost" "$(dm_stat a lost)" == 0
+dm_check_tone "A (fr)" "$DM_TMP/a.wav" 500 300,500 1
+dm_finish
