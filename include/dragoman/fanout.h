@@ -31,10 +31,16 @@ struct dm_fanout_params {
 	const uint8_t *secret; /* DM_SECRET_LEN bytes, copied: keys per SSRC by HKDF */
 	enum dm_srtp_suite suite;
 	const struct dm_profile *profile; /* the remote profile */
-	int fd;	   /* UDP socket to send from (not owned): the remote port's */
-	int phase; /* samples of silence before the first remote frame (a
-		      multiple of the in-room frame): spreads the channels' 20 ms
-		      frames over time so that their bursts do not coincide */
+	int fd;		   /* UDP socket to send from (not owned): the remote port's */
+	int phase;	   /* samples of silence before the first remote frame (a
+			      multiple of the in-room frame): spreads the channels' 20 ms
+			      frames over time so that their bursts do not coincide */
+	bool paced;	   /* false: dm_fanout_feed sends each frame at once; true:
+			      it only encodes and encrypts, and dm_fanout_send_due
+			      (a sender thread) sends it delay_us after the frame was
+			      complete */
+	uint32_t delay_us; /* paced: staggers channels whose frames complete
+			      together, so that their bursts follow each other */
 };
 
 struct dm_fanout_stats {
@@ -64,8 +70,18 @@ void dm_fanout_free(struct dm_fanout *f);
  * these samples were complete (CLOCK_MONOTONIC, microseconds; the worker's
  * wake-up), 0 for now: a frame's send time (late_frames, max_send_us) runs
  * from it, so time spent on other channels first counts too. Thread: the
- * channel's worker. */
-void dm_fanout_feed(struct dm_fanout *f, const float *pcm, size_t n, uint64_t due_us);
+ * channel's worker. Returns the frames queued for dm_fanout_send_due (paced
+ * mode; 0 otherwise): the caller then wakes the sender thread. */
+int dm_fanout_feed(struct dm_fanout *f, const float *pcm, size_t n, uint64_t due_us);
+
+/* Paced mode: sends every queued packet whose due time (CLOCK_MONOTONIC us)
+ * is not after now_us, without holding the fan-out's lock while the kernel
+ * sends; its send time (late_frames, max_send_us) runs from its due time or
+ * from now_us, whichever is later (now_us: when the caller woke for it; the
+ * caller reports its own wake-up delays); sets *next_due_us (may be NULL) to the next packet's due
+ * time, 0 when none waits. Returns the packets sent. Thread: the one sender thread (not the
+ * worker's: the worker then never waits for a burst). */
+int dm_fanout_send_due(struct dm_fanout *f, uint64_t now_us, uint64_t *next_due_us);
 
 /* Adds an address (if absent) / removes it (if present). Returns 0,
  * DM_EINVAL, DM_ENOMEM; remove answers DM_ENOENT when it was absent. */

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #define BATCH 256 /* datagrams per sendmmsg */
+#define PENDING 8 /* paced mode: packets (frames and reports) waiting to go */
 
 struct key_state {
 	uint32_t ssrc;
@@ -44,6 +45,21 @@ struct dm_fanout {
 	struct mmsghdr *msgs; /* cap_dests entries, reused for every frame */
 	struct key_state cur, next;
 	bool have_next, commit;
+
+	/* Paced mode: packets wait here for dm_fanout_send_due (the sender
+	 * thread), which sends them from its own copy of the destinations. */
+	bool paced;
+	uint64_t delay_us;
+	struct out {
+		uint8_t buf[DM_MAX_PACKET];
+		size_t len;
+		uint64_t due_us;
+		bool media;
+	} pending[PENDING];
+	size_t p_head, p_count;
+	struct sockaddr_in *tx_dests; /* the sender's copy */
+	struct mmsghdr *tx_msgs;
+	size_t tx_cap;
 
 	OpusEncoder *enc;
 	bool enc_dirty; /* frames were skipped: reset before the next one */
@@ -114,6 +130,8 @@ int dm_fanout_new(const struct dm_fanout_params *p, struct dm_fanout **out)
 	f->key_len = dm_srtp_key_len(p->suite);
 	f->profile = p->profile;
 	f->fd = p->fd;
+	f->paced = p->paced;
+	f->delay_us = p->delay_us;
 	int rc = DM_ENOMEM;
 	f->acc = calloc((size_t)p->profile->frame_samples, sizeof *f->acc);
 	if (!f->acc)
@@ -161,35 +179,39 @@ void dm_fanout_free(struct dm_fanout *f)
 	free(f->acc);
 	free(f->dests);
 	free(f->msgs);
+	free(f->tx_dests);
+	free(f->tx_msgs);
+	OPENSSL_cleanse(f->pending, sizeof f->pending);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
 
-/* Sends one datagram to every subscriber, in batches; lock held. */
-static void send_all(struct dm_fanout *f, const uint8_t *buf, size_t len, bool media)
+/* Sends one datagram to each of n destinations, in batches. */
+static void transmit(struct dm_fanout *f, const uint8_t *buf, size_t len, bool media,
+		     struct sockaddr_in *dests, struct mmsghdr *msgs, size_t count)
 {
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-	for (size_t i = 0; i < f->n_dests; i++) {
-		struct msghdr *m = &f->msgs[i].msg_hdr;
+	for (size_t i = 0; i < count; i++) {
+		struct msghdr *m = &msgs[i].msg_hdr;
 		memset(m, 0, sizeof *m);
-		m->msg_name = &f->dests[i];
-		m->msg_namelen = sizeof f->dests[i];
+		m->msg_name = &dests[i];
+		m->msg_namelen = sizeof dests[i];
 		m->msg_iov = &iov;
 		m->msg_iovlen = 1;
 	}
 	size_t done = 0, sent = 0;
-	while (done < f->n_dests) {
-		size_t n = f->n_dests - done;
+	while (done < count) {
+		size_t n = count - done;
 		if (n > BATCH)
 			n = BATCH;
-		int r = sendmmsg(f->fd, f->msgs + done, (unsigned)n, 0);
+		int r = sendmmsg(f->fd, msgs + done, (unsigned)n, 0);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == ENOBUFS) {
 				/* The socket or the device is full: the rest of this
 				 * frame is lost, not retried one by one. */
-				atomic_fetch_add_explicit(&f->send_errors, f->n_dests - done,
+				atomic_fetch_add_explicit(&f->send_errors, count - done,
 							  memory_order_relaxed);
 				break;
 			}
@@ -208,7 +230,42 @@ static void send_all(struct dm_fanout *f, const uint8_t *buf, size_t len, bool m
 	}
 }
 
-static void send_sr(struct dm_fanout *f)
+static void record_time(struct dm_fanout *f, uint64_t due_us)
+{
+	uint64_t now = mono_us();
+	uint64_t took = now > due_us ? now - due_us : 0;
+	atomic_fetch_add_explicit(&f->sum_send_us, took, memory_order_relaxed);
+	if (took > DM_REMOTE_LATE_US)
+		atomic_fetch_add_explicit(&f->late_frames, 1, memory_order_relaxed);
+	uint64_t max = atomic_load_explicit(&f->max_send_us, memory_order_relaxed);
+	if (took > max)
+		atomic_store_explicit(&f->max_send_us, took, memory_order_relaxed);
+}
+
+/* A datagram for every subscriber: sent now (lock held), or queued for the
+ * sender thread in paced mode. */
+static void send_all(struct dm_fanout *f, const uint8_t *buf, size_t len, bool media,
+		     uint64_t due_us)
+{
+	if (!f->paced) {
+		transmit(f, buf, len, media, f->dests, f->msgs, f->n_dests);
+		return;
+	}
+	if (f->p_count == PENDING) {
+		/* The sender thread is far behind: drop the oldest. */
+		atomic_fetch_add_explicit(&f->send_errors, f->n_dests, memory_order_relaxed);
+		f->p_head = (f->p_head + 1) % PENDING;
+		f->p_count--;
+	}
+	struct out *o = &f->pending[(f->p_head + f->p_count) % PENDING];
+	memcpy(o->buf, buf, len);
+	o->len = len;
+	o->due_us = due_us;
+	o->media = media;
+	f->p_count++;
+}
+
+static void send_sr(struct dm_fanout *f, uint64_t due_us)
 {
 	uint8_t buf[256];
 	struct dm_rtcp_sr sr = {
@@ -225,10 +282,12 @@ static void send_sr(struct dm_fanout *f)
 		return;
 	size_t len = (size_t)n;
 	if (dm_srtp_protect_rtcp(f->cur.srtp, buf, &len, sizeof buf) == 0)
-		send_all(f, buf, len, false);
+		send_all(f, buf, len, false, due_us);
 }
 
-static void send_frame(struct dm_fanout *f, uint64_t due_us)
+/* Encodes the frame in acc and sends it (or queues it, paced). Returns 1
+ * when something was queued for the sender thread. */
+static int send_frame(struct dm_fanout *f, uint64_t due_us)
 {
 	int frame = f->profile->frame_samples;
 	pthread_mutex_lock(&f->lock);
@@ -246,24 +305,29 @@ static void send_frame(struct dm_fanout *f, uint64_t due_us)
 		atomic_store(&f->st_ssrc, f->cur.ssrc);
 		atomic_store(&f->st_generation, f->cur.generation);
 	}
-	if (f->n_dests == 0) {
-		pthread_mutex_unlock(&f->lock);
+	bool any = f->n_dests > 0;
+	pthread_mutex_unlock(&f->lock);
+	if (!any) {
 		f->ts += (uint32_t)frame;
 		f->enc_dirty = true;
-		return;
+		return 0;
 	}
 	if (f->enc_dirty) {
 		opus_encoder_ctl(f->enc, OPUS_RESET_STATE);
 		f->enc_dirty = false;
 	}
+	/* The encoder is the worker's alone: no lock while it runs, so that
+	 * the sender thread and the control threads never wait for it. */
 	uint8_t buf[DM_MAX_PACKET];
 	const size_t hdr = DM_RTP_HEADER_LEN + DM_RTP_EXT_NTP_LEN;
 	int n = opus_encode_float(f->enc, f->acc, frame, buf + hdr, DM_MAX_OPUS_PAYLOAD);
 	if (n < 0) {
-		pthread_mutex_unlock(&f->lock);
 		f->ts += (uint32_t)frame;
-		return;
+		return 0;
 	}
+	atomic_fetch_add_explicit(&f->frames, 1, memory_order_relaxed);
+	uint64_t due = due_us + f->delay_us;
+	pthread_mutex_lock(&f->lock);
 	struct dm_rtp_header h = {
 		.pt = DM_RTP_PT_OPUS, .seq = f->seq, .ts = f->ts, .ssrc = f->cur.ssrc};
 	dm_rtp_write(&h, buf, sizeof buf);
@@ -271,12 +335,11 @@ static void send_frame(struct dm_fanout *f, uint64_t due_us)
 	size_t len = hdr + (size_t)n;
 	f->seq++;
 	f->ts += (uint32_t)frame;
-	atomic_fetch_add_explicit(&f->frames, 1, memory_order_relaxed);
 	/* Encrypted once, whatever the number of listeners. */
 	if (dm_srtp_protect(f->cur.srtp, buf, &len, sizeof buf) == 0) {
 		f->ssrc_packets++;
 		f->ssrc_octets += (uint32_t)n;
-		send_all(f, buf, len, true);
+		send_all(f, buf, len, true, due);
 	}
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -284,20 +347,60 @@ static void send_frame(struct dm_fanout *f, uint64_t due_us)
 		       (double)(now.tv_nsec - f->last_rtcp.tv_nsec) / 1e6;
 	if (since >= DM_RTCP_INTERVAL_MS) {
 		f->last_rtcp = now;
-		send_sr(f);
+		send_sr(f, due);
 	}
 	pthread_mutex_unlock(&f->lock);
-	uint64_t took = mono_us() - due_us;
-	atomic_fetch_add_explicit(&f->sum_send_us, took, memory_order_relaxed);
-	if (took > DM_REMOTE_LATE_US)
-		atomic_fetch_add_explicit(&f->late_frames, 1, memory_order_relaxed);
-	uint64_t max = atomic_load_explicit(&f->max_send_us, memory_order_relaxed);
-	if (took > max)
-		atomic_store_explicit(&f->max_send_us, took, memory_order_relaxed);
+	if (f->paced)
+		return 1;
+	record_time(f, due);
+	return 0;
 }
 
-void dm_fanout_feed(struct dm_fanout *f, const float *pcm, size_t n, uint64_t due_us)
+int dm_fanout_send_due(struct dm_fanout *f, uint64_t now_us, uint64_t *next_due_us)
 {
+	int sent = 0;
+	pthread_mutex_lock(&f->lock);
+	while (f->p_count > 0 && f->pending[f->p_head].due_us <= now_us) {
+		/* Our own copies of the packet and of the destinations: the
+		 * lock is not held while the kernel sends, so subscribers and
+		 * the worker's next frame never wait for a burst. */
+		if (f->tx_cap < f->n_dests) {
+			size_t cap = f->cap_dests;
+			struct sockaddr_in *d = realloc(f->tx_dests, cap * sizeof *d);
+			if (d)
+				f->tx_dests = d;
+			struct mmsghdr *m = d ? realloc(f->tx_msgs, cap * sizeof *m) : NULL;
+			if (!m)
+				break; /* out of memory: try again next time */
+			f->tx_msgs = m;
+			f->tx_cap = cap;
+		}
+		struct out o = f->pending[f->p_head];
+		f->p_head = (f->p_head + 1) % PENDING;
+		f->p_count--;
+		size_t count = f->n_dests;
+		if (count)
+			memcpy(f->tx_dests, f->dests, count * sizeof *f->dests);
+		pthread_mutex_unlock(&f->lock);
+		transmit(f, o.buf, o.len, o.media, f->tx_dests, f->tx_msgs, count);
+		/* Late by our own work: from the due time, or from when the
+		 * sender was woken for it if the scheduler woke it later (that
+		 * delay is the caller's to report: a loaded or virtual machine
+		 * adds it to every thread). */
+		if (o.media)
+			record_time(f, o.due_us > now_us ? o.due_us : now_us);
+		sent++;
+		pthread_mutex_lock(&f->lock);
+	}
+	if (next_due_us)
+		*next_due_us = f->p_count ? f->pending[f->p_head].due_us : 0;
+	pthread_mutex_unlock(&f->lock);
+	return sent;
+}
+
+int dm_fanout_feed(struct dm_fanout *f, const float *pcm, size_t n, uint64_t due_us)
+{
+	int queued = 0;
 	size_t frame = (size_t)f->profile->frame_samples;
 	while (n > 0 || f->silence > 0) {
 		size_t room = frame - f->fill;
@@ -315,9 +418,10 @@ void dm_fanout_feed(struct dm_fanout *f, const float *pcm, size_t n, uint64_t du
 		}
 		if (f->fill == frame) {
 			f->fill = 0;
-			send_frame(f, due_us ? due_us : mono_us());
+			queued += send_frame(f, due_us ? due_us : mono_us());
 		}
 	}
+	return queued;
 }
 
 static bool same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)

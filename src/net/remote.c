@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,6 +74,11 @@ struct dm_remote {
 
 	pthread_t thread;
 	bool running;
+	/* The sender: sends each channel's queued frame at its due time
+	 * (fan-outs are paced), woken by the workers through wake_fd. */
+	pthread_t sender;
+	bool sending;
+	int wake_fd;
 	_Atomic bool stop;
 	_Atomic uint64_t hellos, bad_auth, replayed, unknown, limited, malformed, keys_sent,
 		rotations;
@@ -149,6 +156,7 @@ int dm_remote_new(const struct dm_config *cfg, const uint8_t *secret, struct dm_
 		return DM_ENOMEM;
 	r->cfg = cfg;
 	r->fd = -1;
+	r->wake_fd = -1;
 	r->generation = 1;
 	pthread_mutex_init(&r->lock, NULL);
 	r->n_channels = dm_config_channel_count(cfg);
@@ -174,8 +182,20 @@ int dm_remote_new(const struct dm_config *cfg, const uint8_t *secret, struct dm_
 	socklen_t al = sizeof a;
 	getsockname(r->fd, (struct sockaddr *)&a, &al);
 	r->port = ntohs(a.sin_port);
+	r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->wake_fd < 0) {
+		rc = DM_EIO;
+		goto fail;
+	}
 	int in_room = conf->profile->frame_samples;
 	int per = conf->remote_profile->frame_samples / in_room;
+	if (per < 1)
+		per = 1;
+	/* Frames complete on `per` different in-room frames; the channels that
+	 * share one follow each other this far apart, so that one burst of
+	 * datagrams is over before the next is due. */
+	size_t together = (r->n_channels + (size_t)per - 1) / (size_t)per;
+	uint32_t gap_us = (uint32_t)((uint64_t)in_room * 1000000u / DM_SAMPLE_RATE / together);
 	for (size_t c = 0; c < r->n_channels; c++) {
 		struct dm_fanout_params fp = {
 			.conference_id = conf->id,
@@ -186,6 +206,8 @@ int dm_remote_new(const struct dm_config *cfg, const uint8_t *secret, struct dm_
 			.fd = r->fd,
 			/* Channels' frames complete on different periods. */
 			.phase = per > 1 ? (int)(c % (size_t)per) * in_room : 0,
+			.paced = true,
+			.delay_us = (uint32_t)(c / (size_t)per) * gap_us,
 		};
 		rc = dm_fanout_new(&fp, &r->fanouts[c]);
 		if (rc < 0)
@@ -202,10 +224,17 @@ void dm_remote_free(struct dm_remote *r)
 {
 	if (!r)
 		return;
-	if (r->running) {
-		atomic_store(&r->stop, true);
+	atomic_store(&r->stop, true);
+	if (r->running)
 		pthread_join(r->thread, NULL);
+	if (r->sending) {
+		uint64_t one = 1;
+		ssize_t w = write(r->wake_fd, &one, sizeof one);
+		(void)w;
+		pthread_join(r->sender, NULL);
 	}
+	if (r->wake_fd >= 0)
+		close(r->wake_fd);
 	for (size_t b = 0; b < BUCKETS; b++)
 		while (r->buckets[b])
 			drop(r, r->buckets[b]);
@@ -226,8 +255,41 @@ int dm_remote_port(const struct dm_remote *r)
 
 void dm_remote_feed(struct dm_remote *r, size_t c, const float *pcm, size_t n, uint64_t due_us)
 {
-	if (r && c < r->n_channels)
-		dm_fanout_feed(r->fanouts[c], pcm, n, due_us);
+	if (!r || c >= r->n_channels)
+		return;
+	if (dm_fanout_feed(r->fanouts[c], pcm, n, due_us) > 0) {
+		uint64_t one = 1;
+		ssize_t w = write(r->wake_fd, &one, sizeof one);
+		(void)w; /* full counter: the sender is awake anyway */
+	}
+}
+
+/* Sends every channel's queued packets when they are due; sleeps until the
+ * next due time or a worker's wake-up. */
+static void *sender_main(void *arg)
+{
+	struct dm_remote *r = arg;
+	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
+		uint64_t now = mono_us(), next = 0;
+		for (size_t c = 0; c < r->n_channels; c++) {
+			uint64_t nd = 0;
+			dm_fanout_send_due(r->fanouts[c], now, &nd);
+			if (nd && (!next || nd < next))
+				next = nd;
+		}
+		uint64_t after = mono_us();
+		if (next && next <= after)
+			continue;
+		uint64_t wait = next ? next - after : 100000u;
+		struct timespec ts = {(time_t)(wait / 1000000u), (long)(wait % 1000000u) * 1000L};
+		struct pollfd p = {.fd = r->wake_fd, .events = POLLIN};
+		if (ppoll(&p, 1, &ts, NULL) > 0) {
+			uint64_t v;
+			ssize_t rd = read(r->wake_fd, &v, sizeof v);
+			(void)rd;
+		}
+	}
+	return NULL;
 }
 
 struct dm_fanout *dm_remote_fanout(struct dm_remote *r, size_t c)
@@ -453,6 +515,14 @@ int dm_remote_start(struct dm_remote *r)
 	if (pthread_create(&r->thread, NULL, remote_main, r) != 0)
 		return DM_EIO;
 	r->running = true;
+	if (pthread_create(&r->sender, NULL, sender_main, r) != 0)
+		return DM_EIO;
+	r->sending = true;
+	/* As the encoder workers: due times are milliseconds apart. Without
+	 * the privilege it still works, with more jitter. */
+	struct sched_param sp = {.sched_priority = 50};
+	if (pthread_setschedparam(r->sender, SCHED_FIFO, &sp) != 0)
+		dm_log(DM_LOG_INFO, "remote sender runs without real-time priority");
 	return 0;
 }
 

@@ -51,7 +51,11 @@ int dm_remote_new(const struct dm_config *cfg, const uint8_t *secret, struct dm_
 /* Stops the thread if started and frees. NULL is fine. */
 void dm_remote_free(struct dm_remote *r);
 
-/* Starts the thread that reads hellos and runs timers. Returns 0 or DM_EIO. */
+/* Starts the thread that reads hellos and runs timers, and the sender
+ * thread (SCHED_FIFO 50 when allowed) that sends each channel's remote
+ * frames at their due times: the fan-outs are paced, channels whose frames
+ * complete together go DM_SAMPLE_RATE-frame / n apart, and the encoder
+ * workers never wait for a burst. Returns 0 or DM_EIO. */
 int dm_remote_start(struct dm_remote *r);
 
 /* The UDP port bound (for remote.listen port 0), or DM_EINVAL. */

@@ -650,6 +650,54 @@ static void fanout_sender_reports(void **state)
 
 /* ---- arguments ---- */
 
+/* Paced: a complete frame is encoded and queued, not sent; it goes when
+ * dm_fanout_send_due is called at or after its due time (complete + delay). */
+static void fanout_paced(void **state)
+{
+	(void)state;
+	struct fx x;
+	memset(&x, 0, sizeof x);
+	x.fd = udp_socket(NULL, false);
+	x.p = (struct dm_fanout_params){
+		.conference_id = "fo",
+		.channel_id = "en",
+		.secret = secret,
+		.suite = DM_SRTP_AES_CM_128_HMAC_SHA1_80,
+		.profile = dm_profile_find("internet"),
+		.fd = x.fd,
+		.paced = true,
+		.delay_us = 3000,
+	};
+	assert_int_equal(dm_fanout_new(&x.p, &x.f), 0);
+	struct sockaddr_in a;
+	int sub = udp_socket(&a, true);
+	assert_int_equal(dm_fanout_add(x.f, &a), 0);
+	float buf[FRAME];
+	for (int i = 0; i < FRAME; i++)
+		buf[i] = TONE_AMP * (float)sin(2.0 * M_PI * TONE_HZ * i / RATE);
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	uint64_t due = (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+	assert_int_equal(dm_fanout_feed(x.f, buf, FRAME - 1, due), 0);
+	assert_int_equal(dm_fanout_feed(x.f, buf + FRAME - 1, 1, due), 1);
+	struct pkt got[4];
+	assert_int_equal(drain(sub, got, 4), 0); /* queued, not sent */
+	uint64_t next = 0;
+	assert_int_equal(dm_fanout_send_due(x.f, due + 2999, &next), 0);
+	assert_true(next == due + 3000);
+	assert_int_equal(drain(sub, got, 4), 0);
+	assert_true(dm_fanout_send_due(x.f, due + 3000, &next) >= 1);
+	assert_true(next == 0);
+	int n = only_rtp(got, drain(sub, got, 4));
+	assert_int_equal(n, 1);
+	struct dm_fanout_stats st;
+	dm_fanout_get_stats(x.f, &st);
+	assert_int_equal(st.frames, 1);
+	assert_int_equal(st.packets, 1);
+	close(sub);
+	fx_close(&x);
+}
+
 static void fanout_bad_params(void **state)
 {
 	(void)state;
@@ -726,6 +774,7 @@ int main(void)
 		cmocka_unit_test(fanout_phase),
 		cmocka_unit_test(fanout_rotation),
 		cmocka_unit_test(fanout_sender_reports),
+		cmocka_unit_test(fanout_paced),
 		cmocka_unit_test(fanout_bad_params),
 	};
 	return cmocka_run_group_tests_name("fanout", tests, NULL, NULL);
