@@ -10,7 +10,10 @@
 #   rate_limited (GET /metrics)
 #   the session whose hello was replayed keeps its own address (its socket
 #   receives the stream; the replayer's does not)
-#   a real listener on fr meanwhile: no loss, no authentication failure
+#   a real listener on fr meanwhile (--out jack, recorded with jack_rec): no
+#   loss, no authentication failure, its tone
+#   a session that sends one hello and falls silent gets the stream for
+#   DM_REMOTE_TIMEOUT_S (15 s), then nothing
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/remote_lib.sh"
@@ -28,8 +31,17 @@ dm_tones_start tones 'floor=300@-12>dragoman:floor' 'fr1=500@-12>dragoman:fr-1.m
 dm_delegate_add "Delegate A" a
 dm_delegate_add "Mallory" m
 
-dm_remote_listen_start a a --channel fr --out "wav:$DM_TMP/a.wav" --duration 9
+dm_remote_listen_start a a --channel fr --out jack --name rbad --duration 9
 pa=$DM_LISTEN_PID
+dm_wait_port rbad:out 5 || dm_die "dragoman-listen --remote --out jack: no port rbad:out"
+jack_rec -f "$DM_TMP/a.wav" -d 5 rbad:out >"$DM_TMP/jack_rec.log" 2>&1 &
+p_rec=$!
+DM_PIDS+=("$p_rec")
+"$DM_PYTHON" "$DM_REMOTE_PEER" once --api "$DM_API" --cacert "$DM_CERT" \
+	--token-file "${DM_DELEGATE_TOKF[a]}" --channel es --seconds 19 --report "$DM_TMP/once.json" \
+	>"$DM_TMP/once.out" 2>"$DM_TMP/once.err" &
+p_once=$!
+DM_PIDS+=("$p_once")
 sleep 1
 rc=0
 "$DM_PYTHON" "$DM_REMOTE_PEER" attack --api "$DM_API" --cacert "$DM_CERT" \
@@ -53,5 +65,16 @@ dm_check "engine: rate-limited hellos (most of the flood)" \
 dm_listen_wait a "$pa" 12
 dm_check "A: auth_failed" "$(dm_stat a auth_failed)" == 0
 dm_check "A: lost" "$(dm_stat a lost)" == 0
-dm_check_tone "A (fr)" "$DM_TMP/a.wav" 500 300,500 1
+wait "$p_rec" 2>/dev/null || dm_fail "jack_rec failed: $(cat "$DM_TMP/jack_rec.log")"
+dm_check_tone "A (fr, its JACK output)" "$DM_TMP/a.wav" 500 300,500 1
+wait "$p_once" 2>/dev/null || dm_fail "remote_peer.py once failed: $(cat "$DM_TMP/once.err")"
+dm_say "one hello, then silence: $(cat "$DM_TMP/once.json" 2>/dev/null)"
+dm_check "silent session: first packet after its hello (s)" \
+	"$(dm_jget "$DM_TMP/once.json" 'j["first_s"]')" "<" 1
+dm_check "silent session: still served 12 s after its hello (last packet, s)" \
+	"$(dm_jget "$DM_TMP/once.json" 'j["last_s"]')" ">" 12
+dm_check "silent session: nothing sent 16 s after its hello (last packet, s)" \
+	"$(dm_jget "$DM_TMP/once.json" 'j["last_s"]')" "<" 16
+dm_check_str "engine log: stopped sending to it" \
+	"$(grep -c 'no hello for 15 s, stopped sending' "$DM_ENGINE_LOG.err" | awk '{ print ($1 >= 1) ? "yes" : "no" }')" = yes
 dm_finish

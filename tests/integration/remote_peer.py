@@ -12,6 +12,12 @@ a test also checks that the wire format is what the header says.
       also forwards every datagram it receives to HOST:PORT (an accomplice
       handing a revoked delegate the traffic of a valid one).
 
+  remote_peer.py once    --api URL --token-file F [--cacert F] [--channel ID]
+                         --seconds N --report FILE
+      Sends one hello, then none: reports when the first and the last
+      datagram arrived, in seconds after that hello (the engine must stop
+      sending DM_REMOTE_TIMEOUT_S = 15 s after it).
+
   remote_peer.py attack  --api URL --token-file F [--cacert F] --seconds N --report FILE
       Opens a valid session of its own (that socket stays silent: never
       bound), then from separate sockets sends: forged hellos (random
@@ -120,6 +126,30 @@ def listen(args):
         json.dump(rep, f)
 
 
+def once(args):
+    s = api_session(args, args.channel)
+    sid, hkey = session_keys(s)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("0.0.0.0", 0))
+    t0 = time.monotonic()
+    sock.sendto(hello(sid, hkey, 1), engine_addr(args, s))
+    first = last = None
+    n = 0
+    while time.monotonic() < t0 + args.seconds:
+        r, _, _ = select.select([sock], [], [], 0.1)
+        if not r:
+            continue
+        d, _ = sock.recvfrom(2048)
+        if kind(d) != "rtp":
+            continue
+        now = time.monotonic() - t0
+        first = now if first is None else first
+        last = now
+        n += 1
+    with open(args.report, "w") as f:
+        json.dump({"rtp": n, "first_s": first, "last_s": last}, f)
+
+
 def drain(socks, seconds):
     got = {name: 0 for name in socks}
     end = time.monotonic() + seconds
@@ -182,7 +212,7 @@ def attack(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["listen", "attack"])
+    p.add_argument("mode", choices=["listen", "once", "attack"])
     p.add_argument("--api", required=True)
     p.add_argument("--token-file", required=True)
     p.add_argument("--cacert")
@@ -193,7 +223,7 @@ def main():
     p.add_argument("--forward-to")
     args = p.parse_args()
     try:
-        (listen if args.mode == "listen" else attack)(args)
+        {"listen": listen, "once": once, "attack": attack}[args.mode](args)
     except urllib.error.HTTPError as e:
         print("remote_peer: HTTP %d: %s" % (e.code, e.read().decode(errors="replace")),
               file=sys.stderr)

@@ -9,6 +9,9 @@
 #   B's switch is heard within 100 ms of the command on its WAV's time line
 #   /api/v1/listeners shows both with name, channel, and a round-trip time
 #   once a hello carried a report on the engine's sender report
+#   dragoman-monitor over HTTPS (--pin), in tmux at 100x30: the remote
+#   delegates panel names both with their channels, the channel rows count
+#   them (in the room + remote)
 #   a wrong pin: the listener refuses the server and exits non-zero
 #   nothing fails authentication at either listener
 set -euo pipefail
@@ -16,7 +19,7 @@ set -euo pipefail
 . "$(dirname "$0")/remote_lib.sh"
 
 dm_init
-dm_require_cmd curl openssl sox soxi
+dm_require_cmd curl openssl sox soxi tmux
 dm_require_prog DRAGOMANCTL dragomanctl
 dm_mcast_check
 dm_jackd_start 128
@@ -84,6 +87,30 @@ dm_check_str "listeners: delegate B on es" \
 	"$(dm_jget "$DM_TMP/listeners-1.json" '[r["channel"] for r in j["remote"] if r["name"] == "Delegate B"][0]')" = es
 dm_check "listeners: es counts one remote listener" \
 	"$(dm_jget "$DM_TMP/listeners-1.json" '[c["remote"] for c in j["channels"] if c["id"] == "es"][0]')" == 1
+
+# ---- the technician's monitor over HTTPS, trusting the pinned certificate
+TM_SOCK=dm-remote-$$
+tm() { tmux -L "$TM_SOCK" -f /dev/null "$@"; }
+cat >"$DM_TMP/run-monitor.sh" <<EOF
+#!/bin/sh
+'$DRAGOMAN_MONITOR' --url '$DM_API' --token-file '${DM_TOKF[technician]}' --pin '$DM_PIN' \\
+	2>'$DM_TMP/monitor.err'
+EOF
+tm new-session -d -x 100 -y 30 -s mon "sh $DM_TMP/run-monitor.sh"
+DM_PIDS+=("$(tm display-message -p '#{pid}')")
+screen=$DM_TMP/monitor-screen.txt
+for _ in $(seq 50); do
+	tm capture-pane -p -t mon >"$screen" 2>/dev/null || : >"$screen"
+	grep -q 'Delegate B' "$screen" && break
+	sleep 0.1
+done
+dm_say "monitor: $(grep -E 'REMOTE|Delegate' "$screen" | tr -s ' ' | tr '\n' ';')"
+dm_check "monitor: remote panel heading" "$(grep -c 'REMOTE DELEGATE' "$screen" || true)" == 1
+dm_check "monitor: Delegate A on fr" "$(grep -cE 'Delegate A +fr ' "$screen" || true)" == 1
+dm_check "monitor: Delegate B on es" "$(grep -cE 'Delegate B +es ' "$screen" || true)" == 1
+dm_check "monitor: the es row counts 0 in the room + 1 remote" \
+	"$(awk 'substr($0, 3) ~ /^es / && / 0\+1 / { n++ } END { print n + 0 }' "$screen")" == 1
+tm kill-server 2>/dev/null || true
 
 # B switches to en at +7 s (after its second hello, so its report is on es)
 sleep_until() {
