@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 
 #include "tls_pin.h"
+#include "reply.h"
 #include "token.h"
 #include <errno.h>
 #include <getopt.h>
@@ -21,7 +22,6 @@
 #define PROG "dragomanctl"
 #define DEFAULT_URL "http://127.0.0.1:8470"
 #define TOKEN_MAX DM_CLIENT_TOKEN_MAX
-#define REPLY_MAX (4 * 1024 * 1024)
 #define RECONNECT_S 2
 
 static void usage(FILE *f)
@@ -72,30 +72,6 @@ static int usage_error(const char *fmt, const char *arg)
 /* ------------------------------------------------------------------ token */
 
 /* ------------------------------------------------------------------- HTTP */
-
-struct buf {
-	char *p;
-	size_t len;
-	bool overflow;
-};
-
-static size_t on_data(char *p, size_t size, size_t n, void *user)
-{
-	struct buf *b = user;
-	size_t k = size * n;
-	if (b->len + k > REPLY_MAX) {
-		b->overflow = true;
-		return 0;
-	}
-	char *q = realloc(b->p, b->len + k + 1);
-	if (!q)
-		return 0;
-	memcpy(q + b->len, p, k);
-	b->p = q;
-	b->len += k;
-	b->p[b->len] = '\0';
-	return k;
-}
 
 struct ctl {
 	const char *url; /* without a trailing slash */
@@ -162,14 +138,14 @@ static long request(const struct ctl *c, const char *method, const char *path, c
 		curl_easy_cleanup(curl);
 		return -1;
 	}
-	struct buf b = {0};
+	struct dm_reply b = {0};
 	struct curl_slist *h = headers(c, body ? "Content-Type: application/json" : NULL);
 	set_url(curl, c, path);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 	if (body)
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, dm_reply_write);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
@@ -374,7 +350,7 @@ static int print_reply(const struct ctl *c, const char *reply, bool floor_only)
 struct sse {
 	const struct ctl *ctl;
 	CURL *curl;
-	struct buf refusal; /* the body of a non-2xx answer */
+	struct dm_reply refusal; /* the body of a non-2xx answer */
 	char line[1 << 16];
 	size_t len;
 	bool overlong;
@@ -463,7 +439,7 @@ static size_t on_stream(char *p, size_t size, size_t n, void *user)
 	long status = 0;
 	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status > 299)
-		return on_data(p, size, n, &s->refusal); /* one JSON error, not a stream */
+		return dm_reply_write(p, size, n, &s->refusal); /* one JSON error, not a stream */
 	s->connected = true;
 	for (size_t i = 0; i < k; i++) {
 		char ch = p[i];

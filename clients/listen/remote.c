@@ -12,7 +12,9 @@
 #include "dragoman/receiver.h"
 #include "dragoman/rproto.h"
 #include "dragoman/srtp.h"
+#include "reply.h"
 #include "tls_pin.h"
+#include "reply.h"
 #include "token.h"
 
 #include <arpa/inet.h>
@@ -118,30 +120,6 @@ static void inc(_Atomic uint64_t *c)
 
 /* ------------------------------------------------------------------ HTTP */
 
-struct buf {
-	char *p;
-	size_t len;
-	bool overflow;
-};
-
-static size_t on_data(char *p, size_t size, size_t n, void *user)
-{
-	struct buf *b = user;
-	size_t k = size * n;
-	if (b->len + k > REPLY_MAX) {
-		b->overflow = true;
-		return 0;
-	}
-	char *q = realloc(b->p, b->len + k + 1);
-	if (!q)
-		return 0;
-	memcpy(q + b->len, p, k);
-	b->p = q;
-	b->len += k;
-	b->p[b->len] = '\0';
-	return k;
-}
-
 /* One request. Returns the HTTP status with *reply (the JSON answer, NULL
  * when it is not JSON; caller frees), or -1 with err filled (no answer). */
 static long http(struct dm_listen_remote *rm, const char *method, const char *path,
@@ -156,13 +134,13 @@ static long http(struct dm_listen_remote *rm, const char *method, const char *pa
 	struct curl_slist *h = curl_slist_append(NULL, rm->auth);
 	if (body)
 		h = curl_slist_append(h, "Content-Type: application/json");
-	struct buf b = {0};
+	struct dm_reply b = {.max = REPLY_MAX};
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	if (body)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dm_reply_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
 			 timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms : (long)CONNECT_TIMEOUT_MS);

@@ -4,6 +4,7 @@
 #include "model.h"
 
 #include "dragoman/error.h"
+#include "reply.h"
 #include "tls_pin.h"
 
 #include <curl/curl.h>
@@ -25,7 +26,6 @@
 #define REFUSED_RETRY_S 5.0 /* token refused: the tokens file may be fixed */
 #define CONNECT_TIMEOUT_MS 1000L
 #define REQUEST_TIMEOUT_MS 2000L
-#define REPLY_MAX (4 * 1024 * 1024)
 #define SSE_LINE_MAX (1 << 16)
 
 static const char *const doc_path[MON_DOCS] = {
@@ -40,12 +40,6 @@ static const double doc_period[MON_DOCS] = {
 	[MON_DOC_METERS] = METERS_PERIOD_S,
 	[MON_DOC_ALARMS] = SLOW_PERIOD_S,
 	[MON_DOC_LISTENERS] = SLOW_PERIOD_S,
-};
-
-struct buf {
-	char *p;
-	size_t len, cap;
-	bool overflow;
 };
 
 struct mon_model {
@@ -72,11 +66,11 @@ struct mon_model {
 
 	/* the follower's stream parser */
 	CURL *sse;
-	struct buf refusal;
+	struct dm_reply refusal;
 	char line[SSE_LINE_MAX];
 	size_t len;
 	bool overlong;
-	struct buf data;
+	struct dm_reply data;
 };
 
 double mon_now(void)
@@ -159,30 +153,6 @@ void mon_model_note(struct mon_model *m, enum mon_event_kind kind, const char *f
 
 /* ------------------------------------------------------------------ HTTP */
 
-static size_t on_data(char *p, size_t size, size_t n, void *user)
-{
-	struct buf *b = user;
-	size_t k = size * n;
-	if (b->len + k > REPLY_MAX) {
-		b->overflow = true;
-		return 0;
-	}
-	if (b->len + k + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + k + 1)
-			cap *= 2;
-		char *q = realloc(b->p, cap);
-		if (!q)
-			return 0;
-		b->p = q;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, k);
-	b->len += k;
-	b->p[b->len] = '\0';
-	return k;
-}
-
 /* "HTTP 409: channel fr is held by fr-1" from an answer {"error": "..."}. */
 static void refusal_text(long status, const char *body, size_t len, char *out, size_t cap)
 {
@@ -236,7 +206,7 @@ static void *poller_main(void *arg)
 	struct mon_model *m = arg;
 	CURL *curl = curl_easy_init();
 	struct curl_slist *h = curl_slist_append(NULL, m->auth);
-	struct buf b = {0};
+	struct dm_reply b = {0};
 	char errbuf[CURL_ERROR_SIZE];
 	if (!curl || !h) {
 		pthread_mutex_lock(&m->lock);
@@ -249,7 +219,7 @@ static void *poller_main(void *arg)
 	}
 	tls(m, curl);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, dm_reply_write);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
@@ -481,8 +451,8 @@ static void sse_line(struct mon_model *m, const char *line, size_t n)
 			k--;
 		}
 		if (m->data.len)
-			on_data("\n", 1, 1, &m->data);
-		on_data((char *)v, 1, k, &m->data);
+			dm_reply_write("\n", 1, 1, &m->data);
+		dm_reply_write((char *)v, 1, k, &m->data);
 	}
 }
 
@@ -493,7 +463,7 @@ static size_t on_stream(char *p, size_t size, size_t n, void *user)
 	long status = 0;
 	curl_easy_getinfo(m->sse, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200)
-		return on_data(p, size, n, &m->refusal);
+		return dm_reply_write(p, size, n, &m->refusal);
 	for (size_t i = 0; i < k; i++) {
 		char ch = p[i];
 		if (ch == '\n') {
@@ -684,7 +654,7 @@ long mon_model_set_floor(struct mon_model *m, const char *channel, char *msg, si
 	struct curl_slist *h = curl_slist_append(NULL, m->auth);
 	h = h ? curl_slist_append(h, "Content-Type: application/json") : NULL;
 	char *url = concat(m->base, "/api/v1/floor");
-	struct buf b = {0};
+	struct dm_reply b = {0};
 	char errbuf[CURL_ERROR_SIZE] = "";
 	long status = -1;
 	if (!text || !c || !h || !url) {
@@ -694,7 +664,7 @@ long mon_model_set_floor(struct mon_model *m, const char *channel, char *msg, si
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dm_reply_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
