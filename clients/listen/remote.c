@@ -146,6 +146,9 @@ static long http(struct dm_listen_remote *rm, const char *method, const char *pa
 			 timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms : (long)CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	/* A request now and then (a session, a switch): no connection kept
+	 * idle on the engine, whose API serves a bounded number of them. */
+	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
 	if (rm->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, rm->ca_file);
 	long status = -1;

@@ -76,6 +76,7 @@
 #define DM_REMOTE_ROTATE_WAIT_MS 500	     /* a rotation waits this long for acknowledgements */
 #define DM_REMOTE_KEYS_RESEND_MS 100	     /* key update repeated until acknowledged */
 #define DM_REMOTE_MAX_SESSIONS 20000	     /* sessions at once (engine) */
+#define DM_REMOTE_SESSIONS_PER_DELEGATE 4    /* a delegate's sessions at once (laptop + phone...) */
 #define DM_REMOTE_MEDIA_TIMEOUT_MS 2000	     /* listener: no media this long: new session */
 #define DM_DELEGATE_VALID_S (7 * 24 * 3600)  /* a delegate token's default lifetime */
 #define DM_DELEGATE_VALID_MIN_S 60

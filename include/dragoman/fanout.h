@@ -96,10 +96,11 @@ void dm_fanout_current_key(struct dm_fanout *f, uint32_t *ssrc, uint32_t *genera
 /* Rotation, in two steps so that listeners get the next key before it is
  * used: prepare draws the next SSRC and key (generation + 1) and returns
  * them without using them (a second prepare before commit returns the same);
- * commit makes the worker switch at its next frame: new SSRC and key, while
- * the sequence number, timestamp and encoder continue, so a listener holding
- * both keys hears no gap. Returns 0, DM_ECRYPTO, DM_ENOMEM; commit without a
- * prepared key: DM_EINVAL. */
+ * commit switches at once: the next packet goes under the new SSRC and key
+ * while the sequence number, timestamp and encoder continue, so a listener
+ * holding both keys hears no gap; a prepare after it draws a fresh key.
+ * Returns 0, DM_ECRYPTO, DM_ENOMEM; commit without a prepared key:
+ * DM_EINVAL. Thread: any. */
 int dm_fanout_prepare(struct dm_fanout *f, uint32_t *ssrc, uint32_t *generation, uint8_t *key,
 		      size_t *key_len);
 int dm_fanout_commit(struct dm_fanout *f);

@@ -38,7 +38,11 @@
 #define TOKENS_FILE_MAX (1024 * 1024) /* a tokens file is a few lines */
 #define HASH_LEN 32		      /* SHA-256 */
 
-#define API_CONNECTION_LIMIT 64
+/* Remote delegates come back all at once after an engine restart: room for
+ * them (one thread each, while their request lasts: the client closes after
+ * it), while one address cannot take more than a share of it. */
+#define API_CONNECTION_LIMIT 512
+#define API_PER_IP_LIMIT 64
 #define API_CONNECTION_TIMEOUT_S 30   /* idle connections; SSE keepalives stay under it */
 #define API_DISCARD_MAX (1024 * 1024) /* chunked body bytes read past the limit */
 #define SSE_KEEPALIVE_MS 15000
@@ -1130,6 +1134,13 @@ static void remote_request(struct dm_api *api, const struct route *rt, const cha
 			reply_error(rep, 400, "unknown channel");
 		} else if (status == 503) {
 			reply_error(rep, 503, "too many remote sessions; try again later");
+		} else if (status == 401) {
+			/* Revoked or expired between the token check and now. */
+			reply_error(rep, 401, "delegate token revoked or expired");
+		} else if (status == 429) {
+			reply_error(rep, 429,
+				    "too many sessions for this delegate; end one (DELETE) or wait "
+				    "for it to time out");
 		} else {
 			reply_error(rep, 500, "cannot open a remote session");
 		}
@@ -1760,7 +1771,8 @@ int dm_api_start(struct dm_api *api, const char *listen)
 	api->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&sin, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)API_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int)API_CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned int)API_PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned int)API_CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 		NULL, MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 3, MHD_OPTION_END);
 	free(cert);

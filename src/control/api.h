@@ -100,7 +100,7 @@ int dm_api_new(const struct dm_config *cfg, struct dm_control *ctl, const char *
 void dm_api_free(struct dm_api *api);
 
 /* Handles one request. auth: the Authorization header or NULL. Sets *status
- * (200, 201, 400, 401, 403, 404, 405, 409, 413, 503, or 500) and *response
+ * (200, 201, 400, 401, 403, 404, 405, 409, 413, 429, 503, or 500) and *response
  * (malloc'd JSON, caller frees; NULL only with 500). A query string
  * in path is ignored. GET /api/v1/events answers {"last_event_id": N} here:
  * the stream itself is served by dm_api_start's server. Never blocks on
@@ -131,8 +131,10 @@ void dm_api_set_views(struct dm_api *api, const struct dm_api_views *views);
  *   session_new: a session for a delegate (id, name; token expiry, Unix s,
  *     0: none) on channel (an id, NULL: the first language channel after the
  *     floor, or the floor when there is none); returns malloc'd JSON and sets
- *     *status 201, or NULL and sets *status (400 unknown channel, 503 too
- *     many sessions, 500).
+ *     *status 201, or NULL and sets *status (400 unknown channel, 401 the
+ *     delegate was revoked or its token expired since the token was
+ *     checked, 429 the delegate has DM_REMOTE_SESSIONS_PER_DELEGATE already,
+ *     503 too many sessions, 500).
  *   session_channel: 0; DM_ENOENT (no such session, or not this delegate's:
  *     404); DM_EINVAL (unknown channel: 400).
  *   session_end: 0 or DM_ENOENT (404).
@@ -151,21 +153,18 @@ struct dm_api_remote {
 void dm_api_set_remote(struct dm_api *api, const struct dm_api_remote *remote);
 
 /* Starts the HTTP server on "ADDR:PORT" (IPv4 dotted address; port 0: any
- * free port, see dm_api_port): one thread per connection, at most 64
- * connections, 30 s idle timeout; a body over DM_API_MAX_BODY is answered 413
- * before it is read (when it has a Content-Length). GET /api/v1/events is an
- * SSE stream: `id: N` and `data: <event JSON>` per event, `: keepalive` every
- * 15 s, resuming after Last-Event-ID when the client sends one.
- * HTTPS (TLS 1.2 or 1.3, GnuTLS inside libmicrohttpd) when the configuration
- * has control.tls_cert and tls_key: both PEM files are read here (the key
- * must be accessible by its owner only, unencrypted, and the key of the
- * certificate; the certificate file may hold the chain after it) and the key
- * bytes are wiped once the server holds them. Logs "listening on
- * http(s)://ADDR:PORT"; a non-loopback address without TLS is logged as a
- * warning. Returns 0; DM_EINVAL (bad argument or address, already started);
- * DM_ENET (cannot listen); with TLS also DM_ENOENT or DM_EIO (cannot read a
- * file), DM_EPERM (the key is open to group or others), DM_ECONFIG (not PEM,
- * an encrypted key, or a key that is not the certificate's), DM_ENOTSUP
+ * free port, see dm_api_port): one thread per connection, at most 512
+ * connections and 64 from one address, 30 s idle timeout; a body over DM_API_MAX_BODY is answered
+ * 413 before it is read (when it has a Content-Length). GET /api/v1/events is an SSE stream: `id:
+ * N` and `data: <event JSON>` per event, `: keepalive` every 15 s, resuming after Last-Event-ID
+ * when the client sends one. HTTPS (TLS 1.2 or 1.3, GnuTLS inside libmicrohttpd) when the
+ * configuration has control.tls_cert and tls_key: both PEM files are read here (the key must be
+ * accessible by its owner only, unencrypted, and the key of the certificate; the certificate file
+ * may hold the chain after it) and the key bytes are wiped once the server holds them. Logs
+ * "listening on http(s)://ADDR:PORT"; a non-loopback address without TLS is logged as a warning.
+ * Returns 0; DM_EINVAL (bad argument or address, already started); DM_ENET (cannot listen); with
+ * TLS also DM_ENOENT or DM_EIO (cannot read a file), DM_EPERM (the key is open to group or others),
+ * DM_ECONFIG (not PEM, an encrypted key, or a key that is not the certificate's), DM_ENOTSUP
  * (libmicrohttpd without TLS), DM_ENOMEM; each logged. */
 int dm_api_start(struct dm_api *api, const char *listen);
 

@@ -44,7 +44,7 @@ struct dm_fanout {
 	size_t n_dests, cap_dests;
 	struct mmsghdr *msgs; /* cap_dests entries, reused for every frame */
 	struct key_state cur, next;
-	bool have_next, commit;
+	bool have_next;
 
 	/* Paced mode: packets wait here for dm_fanout_send_due (the sender
 	 * thread), which sends them from its own copy of the destinations. */
@@ -291,20 +291,6 @@ static int send_frame(struct dm_fanout *f, uint64_t due_us)
 {
 	int frame = f->profile->frame_samples;
 	pthread_mutex_lock(&f->lock);
-	if (f->commit && f->have_next) {
-		/* The rotation: a new SSRC and key, the same sequence numbers,
-		 * timestamps and encoder, so a listener holding both keys plays
-		 * straight on. The old key dies here. */
-		drop_key(&f->cur);
-		f->cur = f->next;
-		memset(&f->next, 0, sizeof f->next);
-		f->have_next = false;
-		f->commit = false;
-		f->ssrc_packets = 0;
-		f->ssrc_octets = 0;
-		atomic_store(&f->st_ssrc, f->cur.ssrc);
-		atomic_store(&f->st_generation, f->cur.generation);
-	}
 	bool any = f->n_dests > 0;
 	pthread_mutex_unlock(&f->lock);
 	if (!any) {
@@ -513,8 +499,21 @@ int dm_fanout_commit(struct dm_fanout *f)
 		return DM_EINVAL;
 	pthread_mutex_lock(&f->lock);
 	int rc = f->have_next ? 0 : DM_EINVAL;
-	if (rc == 0)
-		f->commit = true;
+	if (rc == 0) {
+		/* The rotation, at once (the worker encrypts under this lock, so
+		 * its next packet is the first under the new key): a new SSRC and
+		 * key, the same sequence numbers, timestamps and encoder, so a
+		 * listener holding both keys plays straight on. The old key dies
+		 * here, and the next prepare draws a fresh one. */
+		drop_key(&f->cur);
+		f->cur = f->next;
+		memset(&f->next, 0, sizeof f->next);
+		f->have_next = false;
+		f->ssrc_packets = 0;
+		f->ssrc_octets = 0;
+		atomic_store(&f->st_ssrc, f->cur.ssrc);
+		atomic_store(&f->st_generation, f->cur.generation);
+	}
 	pthread_mutex_unlock(&f->lock);
 	return rc;
 }

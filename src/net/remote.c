@@ -25,7 +25,9 @@
 #include <unistd.h>
 
 #define BUCKETS 4096	 /* session hash buckets (ids are random: the first bytes hash) */
-#define RATE_SLOTS 8192	 /* per-address hello rate limiters */
+#define RATE_SLOTS 16384 /* per-address hello rate limiters */
+#define RATE_PROBE 8	 /* slots an address may take, from its hash on */
+#define MAX_REVOKED 4096 /* delegates revoked during this run, remembered */
 #define TICK_MS 20	 /* timers: rotation, key resends, timeouts */
 #define FORGET_S 300	 /* an unbound session without hellos this long is dropped */
 #define FIRST_HELLO_S 60 /* a session never bound within this is dropped */
@@ -71,6 +73,11 @@ struct dm_remote {
 	uint64_t rotate_us;
 	struct dm_rproto_keyset next; /* generation + 1, while rotating */
 	struct rate rates[RATE_SLOTS];
+	/* Revoked during this run: a request whose token was checked before the
+	 * revocation must not get a session after it (the API checks the token
+	 * when the headers come, the session is made when the body has). */
+	char (*revoked)[DM_ID_MAX];
+	size_t n_revoked;
 
 	pthread_t thread;
 	bool running;
@@ -244,6 +251,7 @@ void dm_remote_free(struct dm_remote *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	OPENSSL_cleanse(&r->next, sizeof r->next);
+	free(r->revoked);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -297,34 +305,74 @@ struct dm_fanout *dm_remote_fanout(struct dm_remote *r, size_t c)
 	return r && c < r->n_channels ? r->fanouts[c] : NULL;
 }
 
-/* Token bucket per transport address; a slot shared by two addresses (hash
- * collision) is taken over by the newer one once the older is quiet. */
+/* Token bucket per transport address (IP and port), in a table probed from
+ * the address's hash. An address never takes another's slot while that one
+ * is in use: when all its slots are busy the hello is not limited (it still
+ * has to name a session and pass its tag), so nobody can silence a listener
+ * by flooding from addresses that share its slots. */
 static bool allow(struct dm_remote *r, const struct sockaddr_in *a, uint64_t now)
 {
-	uint32_t h = a->sin_addr.s_addr * 2654435761u ^ (uint32_t)a->sin_port * 40503u;
-	struct rate *s = &r->rates[h % RATE_SLOTS];
-	if (s->addr.sin_addr.s_addr != a->sin_addr.s_addr || s->addr.sin_port != a->sin_port) {
-		if (s->us && now - s->us < 2000000u && s->tokens < DM_REMOTE_HELLOS_PER_S - 1)
-			return false;
-		s->addr = *a;
-		s->tokens = DM_REMOTE_HELLOS_PER_S;
-		s->us = now;
+	uint32_t h = a->sin_addr.s_addr * 0x9e3779b1u;
+	h ^= (uint32_t)a->sin_port * 0x85ebca77u;
+	h ^= h >> 15;
+	h *= 0xc2b2ae3du;
+	h ^= h >> 13;
+	struct rate *slot = NULL, *idle = NULL;
+	for (uint32_t k = 0; k < RATE_PROBE; k++) {
+		struct rate *e = &r->rates[(h + k) % RATE_SLOTS];
+		if (e->us && e->addr.sin_addr.s_addr == a->sin_addr.s_addr &&
+		    e->addr.sin_port == a->sin_port) {
+			slot = e;
+			break;
+		}
+		/* Quiet for 2 s: its bucket would be full again, it may go. */
+		if (!idle && (!e->us || now - e->us > 2000000u))
+			idle = e;
 	}
-	s->tokens += (double)(now - s->us) * 1e-6 * DM_REMOTE_HELLOS_PER_S;
-	s->us = now;
-	if (s->tokens > DM_REMOTE_HELLOS_PER_S)
-		s->tokens = DM_REMOTE_HELLOS_PER_S;
-	if (s->tokens < 1.0)
+	if (!slot) {
+		if (!idle)
+			return true;
+		slot = idle;
+		slot->addr = *a;
+		slot->tokens = DM_REMOTE_HELLOS_PER_S;
+		slot->us = now;
+	}
+	slot->tokens += (double)(now - slot->us) * 1e-6 * DM_REMOTE_HELLOS_PER_S;
+	slot->us = now;
+	if (slot->tokens > DM_REMOTE_HELLOS_PER_S)
+		slot->tokens = DM_REMOTE_HELLOS_PER_S;
+	if (slot->tokens < 1.0)
 		return false;
-	s->tokens -= 1.0;
+	slot->tokens -= 1.0;
 	return true;
 }
 
-/* Lock held. */
+/* The keys in use now, as a key update carries them. */
+static void current_keys(struct dm_remote *r, struct dm_rproto_keyset *ks)
+{
+	memset(ks, 0, sizeof *ks);
+	for (size_t c = 0; c < r->n_channels && c < DM_RPROTO_MAX_KEYS; c++) {
+		struct dm_rproto_key *k = &ks->keys[ks->n++];
+		k->channel = (uint8_t)c;
+		k->suite = dm_config_conference(r->cfg)->suite;
+		dm_fanout_current_key(r->fanouts[c], &k->ssrc, &ks->generation, k->key,
+				      &k->key_len);
+	}
+}
+
+/* Lock held. A key update: the next keys while rotating, else those in use
+ * (a session that missed a rotation). */
 static void send_keys(struct dm_remote *r, struct session *s, uint64_t now)
 {
 	uint8_t buf[DM_RPROTO_KEYS_MAX_LEN];
-	int n = dm_rproto_keys_write(s->id, &r->next, &s->keys, buf, sizeof buf);
+	struct dm_rproto_keyset cur;
+	const struct dm_rproto_keyset *ks = &r->next;
+	if (!r->rotating) {
+		current_keys(r, &cur);
+		ks = &cur;
+	}
+	int n = dm_rproto_keys_write(s->id, ks, &s->keys, buf, sizeof buf);
+	OPENSSL_cleanse(&cur, sizeof cur);
 	s->keys_sent_us = now;
 	if (n > 0 &&
 	    sendto(r->fd, buf, (size_t)n, 0, (struct sockaddr *)&s->addr, sizeof s->addr) == n)
@@ -370,6 +418,15 @@ static void on_hello(struct dm_remote *r, const uint8_t *buf, size_t len,
 		if (!s->bound || s->addr.sin_addr.s_addr != from->sin_addr.s_addr ||
 		    s->addr.sin_port != from->sin_port) {
 			unbind(r, s);
+			/* One address, one session: a listener that opened a new
+			 * session (after an outage, from the same socket) must
+			 * not lose its stream when the old one times out. */
+			for (size_t b = 0; b < BUCKETS; b++)
+				for (struct session *o = r->buckets[b]; o; o = o->next)
+					if (o != s && o->bound &&
+					    o->addr.sin_addr.s_addr == from->sin_addr.s_addr &&
+					    o->addr.sin_port == from->sin_port)
+						unbind(r, o);
 			s->addr = *from;
 			if (dm_fanout_add(r->fanouts[s->channel], &s->addr) == 0) {
 				s->bound = true;
@@ -389,7 +446,11 @@ static void on_hello(struct dm_remote *r, const uint8_t *buf, size_t len,
 			if (rtt < 65536u * 10)
 				s->rtt_ms = rtt * 1000.0 / 65536.0;
 		}
-		if (r->rotating && s->acked < r->next.generation)
+		/* Behind: a rotation under way, or one it missed (created
+		 * before it and bound after, or too slow to acknowledge). Not
+		 * more than once per resend interval. */
+		uint32_t want = r->rotating ? r->next.generation : r->generation;
+		if (s->acked < want && now - s->keys_sent_us >= DM_REMOTE_KEYS_RESEND_MS * 1000u)
 			send_keys(r, s, now);
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -447,7 +508,9 @@ static void tick(struct dm_remote *r, uint64_t now)
 		struct session *s = r->buckets[b];
 		while (s) {
 			struct session *next = s->next;
-			uint64_t quiet = now - (s->hello_us ? s->hello_us : s->created_us);
+			uint64_t since = s->hello_us ? s->hello_us : s->created_us;
+			/* A session made after `now` was read (another thread). */
+			uint64_t quiet = now > since ? now - since : 0;
 			if ((s->expires && wall >= s->expires) ||
 			    (!s->hello_us && quiet > FIRST_HELLO_S * 1000000ull) ||
 			    quiet > FORGET_S * 1000000ull) {
@@ -577,6 +640,7 @@ char *dm_remote_session_new(void *user, const char *delegate_id, const char *nam
 	if (dm_random_bytes(s->id, sizeof s->id) < 0 || dm_random_bytes(skey, sizeof skey) < 0 ||
 	    dm_rproto_derive(skey, &s->keys) < 0) {
 		OPENSSL_cleanse(skey, sizeof skey);
+		OPENSSL_cleanse(s, sizeof *s);
 		free(s);
 		return NULL;
 	}
@@ -586,7 +650,6 @@ char *dm_remote_session_new(void *user, const char *delegate_id, const char *nam
 	snprintf(s->name, sizeof s->name, "%s", name ? name : delegate_id);
 	s->expires = expires;
 	s->channel = c;
-	s->created_us = mono_us();
 	s->rtt_ms = -1;
 	char key64[64];
 	dm_base64_encode(skey, sizeof skey, key64, sizeof key64);
@@ -594,16 +657,32 @@ char *dm_remote_session_new(void *user, const char *delegate_id, const char *nam
 
 	const struct dm_conference_conf *conf = dm_config_conference(r->cfg);
 	pthread_mutex_lock(&r->lock);
-	if (r->n_sessions >= DM_REMOTE_MAX_SESSIONS) {
+	int refuse = 0;
+	size_t mine = 0;
+	for (size_t i = 0; i < r->n_revoked; i++)
+		if (strcmp(r->revoked[i], delegate_id) == 0)
+			refuse = 401;
+	if (expires && (long long)time(NULL) >= expires)
+		refuse = 401;
+	for (size_t b = 0; b < BUCKETS && !refuse; b++)
+		for (struct session *o = r->buckets[b]; o; o = o->next)
+			mine += strcmp(o->delegate, delegate_id) == 0;
+	if (!refuse && r->n_sessions >= DM_REMOTE_MAX_SESSIONS)
+		refuse = 503;
+	if (!refuse && mine >= DM_REMOTE_SESSIONS_PER_DELEGATE)
+		refuse = 429;
+	if (refuse) {
 		pthread_mutex_unlock(&r->lock);
 		OPENSSL_cleanse(key64, sizeof key64);
+		OPENSSL_cleanse(s, sizeof *s);
 		free(s);
-		*status = 503;
+		*status = refuse;
 		return NULL;
 	}
 	/* The keys in use now: a rotation under way reaches this session in a
 	 * key update after its first hello (it acknowledges this generation). */
 	s->acked = r->generation;
+	s->created_us = mono_us();
 	json_t *chans = channel_keys(r);
 	json_t *o = chans ? json_pack("{s:s,s:s,s:i,s:i,s:i,s:s,s:i,s:I,s:s,s:o}", "session",
 				      s->hex, "key", key64, "udp_port", (int)r->port, "hello_s",
@@ -682,6 +761,17 @@ void dm_remote_revoked(void *user, const char *delegate_id)
 		return;
 	uint64_t now = mono_us();
 	pthread_mutex_lock(&r->lock);
+	if (!r->revoked)
+		r->revoked = calloc(MAX_REVOKED, sizeof *r->revoked);
+	if (r->revoked) {
+		/* Full: the oldest goes (its token has long been refused by the
+		 * API, which is what this only backs up). */
+		if (r->n_revoked == MAX_REVOKED) {
+			memmove(r->revoked, r->revoked + 1, (MAX_REVOKED - 1) * sizeof *r->revoked);
+			r->n_revoked--;
+		}
+		snprintf(r->revoked[r->n_revoked++], DM_ID_MAX, "%s", delegate_id);
+	}
 	size_t ended = 0;
 	for (size_t b = 0; b < BUCKETS; b++) {
 		struct session *s = r->buckets[b];

@@ -406,6 +406,111 @@ static void remote_rotation_without_ack(void **state)
 	close(s.fd);
 }
 
+/* A second revocation while the first rotation waits for its
+ * acknowledgements: the keys handed out for it (the delegate revoked second
+ * may hold them) are used at once and replaced by fresh ones. */
+static void remote_double_revocation(void **state)
+{
+	struct fx *f = *state;
+	struct sess keep, b;
+	open_session(f, "keep", "fr", &keep);
+	open_session(f, "b", "fr", &b);
+	hello(f, &keep);
+	hello(f, &b);
+	sleep_ms(50);
+	dm_remote_revoked(f->r, "a");
+	sleep_ms(30);
+	uint8_t kbuf[DM_RPROTO_KEYS_MAX_LEN];
+	size_t kl = 0;
+	int keys = 0;
+	drain(b.fd, NULL, &keys, NULL, kbuf, &kl);
+	assert_true(keys >= 1);
+	struct dm_rproto_keyset held; /* what b got before its revocation */
+	assert_int_equal(dm_rproto_keys_read(kbuf, kl, b.id, &b.keys, &held), 0);
+	assert_int_equal(held.generation, 2);
+	dm_remote_revoked(f->r, "b");
+	sleep_ms(30);
+	keys = 0;
+	drain(keep.fd, NULL, &keys, NULL, kbuf, &kl);
+	struct dm_rproto_keyset ks;
+	assert_int_equal(dm_rproto_keys_read(kbuf, kl, keep.id, &keep.keys, &ks), 0);
+	assert_int_equal(ks.generation, 3);
+	assert_int_not_equal(ks.keys[2].ssrc, held.keys[2].ssrc);
+	assert_memory_not_equal(ks.keys[2].key, held.keys[2].key, ks.keys[2].key_len);
+	hello_from(f, &keep, keep.fd, ++keep.counter, 3);
+	sleep_ms(80);
+	struct dm_remote_stats st;
+	dm_remote_get_stats(f->r, &st);
+	assert_int_equal(st.generation, 3);
+	struct dm_fanout_stats fs;
+	dm_fanout_get_stats(dm_remote_fanout(f->r, 2), &fs);
+	assert_int_equal(fs.ssrc, ks.keys[2].ssrc);
+	/* and b cannot come back, even with a request checked before */
+	int status = 0;
+	assert_null(dm_remote_session_new(f->r, "b", "b", 0, "fr", &status));
+	assert_int_equal(status, 401);
+	close(keep.fd);
+	close(b.fd);
+}
+
+/* Sessions: at most DM_REMOTE_SESSIONS_PER_DELEGATE each; an expired token
+ * gets none; one address serves one session (the newest bound). */
+static void remote_session_limits(void **state)
+{
+	struct fx *f = *state;
+	struct sess s[DM_REMOTE_SESSIONS_PER_DELEGATE];
+	for (int i = 0; i < DM_REMOTE_SESSIONS_PER_DELEGATE; i++)
+		open_session(f, "d1", "fr", &s[i]);
+	int status = 0;
+	assert_null(dm_remote_session_new(f->r, "d1", "d1", 0, "fr", &status));
+	assert_int_equal(status, 429);
+	assert_null(dm_remote_session_new(f->r, "old", "old", (long long)time(NULL) - 1, "fr",
+					  &status));
+	assert_int_equal(status, 401);
+	/* s[1] says hello from s[0]'s socket: it takes the address over */
+	hello(f, &s[0]);
+	sleep_ms(50);
+	hello_from(f, &s[1], s[0].fd, ++s[1].counter, 1);
+	sleep_ms(50);
+	struct dm_remote_stats st;
+	dm_remote_get_stats(f->r, &st);
+	assert_int_equal(st.bound, 1);
+	assert_int_equal(dm_remote_listeners(f->r, 2), 1);
+	/* s[0] ending does not take the address from s[1] */
+	assert_int_equal(dm_remote_session_end(f->r, s[0].hex, "d1"), 0);
+	assert_int_equal(dm_remote_listeners(f->r, 2), 1);
+	for (int i = 0; i < DM_REMOTE_SESSIONS_PER_DELEGATE; i++)
+		close(s[i].fd);
+}
+
+/* A session made before a rotation and bound after it holds stale keys: its
+ * first hello gets a key update with the keys in use. */
+static void remote_missed_rotation(void **state)
+{
+	struct fx *f = *state;
+	struct sess late;
+	open_session(f, "late", "en", &late);
+	dm_remote_revoked(f->r, "nobody");
+	sleep_ms(DM_REMOTE_ROTATE_WAIT_MS + 100);
+	struct dm_remote_stats st;
+	dm_remote_get_stats(f->r, &st);
+	assert_int_equal(st.generation, 2);
+	hello(f, &late); /* it says it holds generation 1 */
+	sleep_ms(50);
+	uint8_t kbuf[DM_RPROTO_KEYS_MAX_LEN];
+	size_t kl = 0;
+	int keys = 0;
+	drain(late.fd, NULL, &keys, NULL, kbuf, &kl);
+	assert_int_equal(keys, 1);
+	struct dm_rproto_keyset ks;
+	assert_int_equal(dm_rproto_keys_read(kbuf, kl, late.id, &late.keys, &ks), 0);
+	assert_int_equal(ks.generation, 2);
+	struct dm_fanout_stats fs;
+	dm_fanout_get_stats(dm_remote_fanout(f->r, 1), &fs);
+	assert_int_equal(ks.keys[1].ssrc, fs.ssrc);
+	close(late.fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +520,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(remote_channel_switch, setup, teardown),
 		cmocka_unit_test_setup_teardown(remote_revoke_rotates, setup, teardown),
 		cmocka_unit_test_setup_teardown(remote_rotation_without_ack, setup, teardown),
+		cmocka_unit_test_setup_teardown(remote_double_revocation, setup, teardown),
+		cmocka_unit_test_setup_teardown(remote_session_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(remote_missed_rotation, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("remote", tests, NULL, NULL);
 }
