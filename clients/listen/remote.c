@@ -403,8 +403,28 @@ static void install_locked(struct dm_listen_remote *rm)
 	}
 }
 
+/* The engine asks us to show we receive at this address before it sends us
+ * anything: the cookie back, under our session's key. */
+static void answer_challenge(struct dm_listen_remote *rm, const uint8_t *buf, size_t len)
+{
+	uint8_t id[DM_RPROTO_SESSION_ID_LEN], cookie[DM_RPROTO_COOKIE_LEN];
+	uint8_t out[DM_RPROTO_RESPONSE_LEN];
+	if (dm_rproto_challenge_read(buf, len, id, cookie) < 0)
+		return;
+	pthread_mutex_lock(&rm->lock);
+	if (rm->up && memcmp(id, rm->s.id, sizeof id) == 0 &&
+	    dm_rproto_response_write(id, cookie, &rm->s.keys, out, sizeof out) == (int)sizeof out)
+		(void)!sendto(rm->fd, out, sizeof out, 0, (const struct sockaddr *)&rm->to,
+			      sizeof rm->to);
+	pthread_mutex_unlock(&rm->lock);
+}
+
 void dm_listen_remote_datagram(struct dm_listen_remote *rm, const uint8_t *buf, size_t len)
 {
+	if (rm && dm_rproto_kind(buf, len) == DM_RPROTO_CHALLENGE) {
+		answer_challenge(rm, buf, len);
+		return;
+	}
 	if (!rm || dm_rproto_kind(buf, len) != DM_RPROTO_KEYS)
 		return;
 	struct dm_rproto_keyset ks;

@@ -22,8 +22,25 @@
  *          sequence, interarrival jitter, LSR, DLSR; all zero when none yet
  *  56 16  HMAC-SHA256(hello key, bytes 0..55), its first 16 bytes
  *
- * Key update, engine -> listener, only to the address of a session that has
- * proven itself by a hello, repeated until a hello acknowledges it:
+ * A hello from an address the session is not bound to binds nothing: the
+ * engine answers a challenge, smaller than the hello, and binds the address
+ * only when a response from it returns the cookie under the session's key
+ * (return routability: a delegate cannot aim a stream at an address it does
+ * not receive at, by forging its hellos' source).
+ *
+ * Challenge, engine -> a hello's source address, 36 bytes:
+ *    0  4  "DMC1"
+ *    4 16  session id
+ *   20 16  cookie (the engine's MAC of the session id, address, port and time)
+ *
+ * Response, listener -> engine, from the challenged socket, 52 bytes:
+ *    0  4  "DMR1"
+ *    4 16  session id
+ *   20 16  the cookie
+ *   36 16  HMAC-SHA256(hello key, bytes 0..35), its first 16 bytes
+ *
+ * Key update, engine -> listener, only to the address a session is bound to
+ * (after a challenge answered), repeated until a hello acknowledges it:
  *    0  4  "DMK1"
  *    4 16  session id
  *   20 12  nonce (random)
@@ -49,6 +66,9 @@ extern "C" {
 #define DM_RPROTO_SESSION_ID_LEN 16
 #define DM_RPROTO_SESSION_KEY_LEN 32
 #define DM_RPROTO_HELLO_LEN 72
+#define DM_RPROTO_COOKIE_LEN 16
+#define DM_RPROTO_CHALLENGE_LEN 36
+#define DM_RPROTO_RESPONSE_LEN 52
 #define DM_RPROTO_MAX_KEYS 16 /* channels in one key update (floor included) */
 #define DM_RPROTO_KEYS_MAX_LEN                                                                     \
 	(32 + 5 + DM_RPROTO_MAX_KEYS * (7 + DM_SRTP_MAX_KEY_LEN) + 16) /* a key update's bytes */
@@ -56,10 +76,12 @@ extern "C" {
 /* What a datagram on the remote port is, from its first bytes only. */
 enum dm_rproto_kind {
 	DM_RPROTO_OTHER = 0,
-	DM_RPROTO_HELLO, /* "DMH1" */
-	DM_RPROTO_KEYS,	 /* "DMK1" */
-	DM_RPROTO_RTP,	 /* version 2, not an RTCP packet type */
-	DM_RPROTO_RTCP,	 /* version 2, packet type 192..223 (RFC 5761 demultiplexing) */
+	DM_RPROTO_HELLO,     /* "DMH1" */
+	DM_RPROTO_KEYS,	     /* "DMK1" */
+	DM_RPROTO_CHALLENGE, /* "DMC1" */
+	DM_RPROTO_RESPONSE,  /* "DMR1" */
+	DM_RPROTO_RTP,	     /* version 2, not an RTCP packet type */
+	DM_RPROTO_RTCP,	     /* version 2, packet type 192..223 (RFC 5761 demultiplexing) */
 };
 
 struct dm_rproto_keys {
@@ -122,6 +144,36 @@ int dm_rproto_hello_session(const uint8_t *buf, size_t len,
  * (replay) is the caller's to check. */
 int dm_rproto_hello_verify(const uint8_t *buf, size_t len, const struct dm_rproto_keys *k,
 			   struct dm_rproto_hello *out);
+
+/* Writes a challenge (DM_RPROTO_CHALLENGE_LEN bytes). Returns its length,
+ * DM_EINVAL or DM_ENOSPC. */
+int dm_rproto_challenge_write(const uint8_t session[DM_RPROTO_SESSION_ID_LEN],
+			      const uint8_t cookie[DM_RPROTO_COOKIE_LEN], uint8_t *buf, size_t cap);
+
+/* Reads a challenge: its session id and cookie. Returns 0, DM_EINVAL, or
+ * DM_EPROTO (not a challenge of the right length). Not authenticated: the
+ * listener answers only a challenge naming its own session, and the
+ * response is worth nothing to anyone but the engine. */
+int dm_rproto_challenge_read(const uint8_t *buf, size_t len,
+			     uint8_t session[DM_RPROTO_SESSION_ID_LEN],
+			     uint8_t cookie[DM_RPROTO_COOKIE_LEN]);
+
+/* Writes the response to a challenge (DM_RPROTO_RESPONSE_LEN bytes), tagged
+ * with the hello key. Returns its length, DM_EINVAL, DM_ENOSPC, DM_ECRYPTO. */
+int dm_rproto_response_write(const uint8_t session[DM_RPROTO_SESSION_ID_LEN],
+			     const uint8_t cookie[DM_RPROTO_COOKIE_LEN],
+			     const struct dm_rproto_keys *k, uint8_t *buf, size_t cap);
+
+/* The session id of a response, before its key is known (no
+ * authentication). Returns 0 or DM_EPROTO. */
+int dm_rproto_response_session(const uint8_t *buf, size_t len,
+			       uint8_t session[DM_RPROTO_SESSION_ID_LEN]);
+
+/* Verifies a response's tag (constant time) and returns its cookie.
+ * Returns 0; DM_EPROTO (not a response of the right length); DM_EAUTH;
+ * DM_EINVAL; DM_ECRYPTO. */
+int dm_rproto_response_verify(const uint8_t *buf, size_t len, const struct dm_rproto_keys *k,
+			      uint8_t cookie[DM_RPROTO_COOKIE_LEN]);
 
 /* Writes a key update for session (random nonce). Returns its length;
  * DM_EINVAL (ks->n over DM_RPROTO_MAX_KEYS, a key whose length is not its

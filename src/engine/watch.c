@@ -411,6 +411,12 @@ static void put_remote(FILE *f, struct dm_watch *w)
 		"dragoman_remote_hellos_total{result=\"unknown_session\"} %llu\n"
 		"dragoman_remote_hellos_total{result=\"rate_limited\"} %llu\n"
 		"dragoman_remote_hellos_total{result=\"malformed\"} %llu\n"
+		"# HELP dragoman_remote_challenges_total Challenges sent to new addresses.\n"
+		"# TYPE dragoman_remote_challenges_total counter\n"
+		"dragoman_remote_challenges_total %llu\n"
+		"# HELP dragoman_remote_bad_cookies_total Responses with a wrong or old cookie.\n"
+		"# TYPE dragoman_remote_bad_cookies_total counter\n"
+		"dragoman_remote_bad_cookies_total %llu\n"
 		"# HELP dragoman_remote_key_rotations_total Remote key rotations completed.\n"
 		"# TYPE dragoman_remote_key_rotations_total counter\n"
 		"dragoman_remote_key_rotations_total %llu\n"
@@ -420,7 +426,8 @@ static void put_remote(FILE *f, struct dm_watch *w)
 		(unsigned long long)late, (double)max_us / 1e6, (unsigned long long)rs.hellos,
 		(unsigned long long)rs.bad_auth, (unsigned long long)rs.replayed,
 		(unsigned long long)rs.unknown_session, (unsigned long long)rs.rate_limited,
-		(unsigned long long)rs.malformed, (unsigned long long)rs.rotations, rs.sessions);
+		(unsigned long long)rs.malformed, (unsigned long long)rs.challenges,
+		(unsigned long long)rs.bad_cookie, (unsigned long long)rs.rotations, rs.sessions);
 }
 
 /* Prometheus text exposition format, version 0.0.4. */

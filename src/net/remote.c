@@ -12,6 +12,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -88,7 +90,8 @@ struct dm_remote {
 	int wake_fd;
 	_Atomic bool stop;
 	_Atomic uint64_t hellos, bad_auth, replayed, unknown, limited, malformed, keys_sent,
-		rotations;
+		rotations, challenges, bad_cookie;
+	uint8_t cookie_key[32]; /* the challenges' MAC key, new at every start */
 };
 
 static uint64_t mono_us(void)
@@ -189,6 +192,8 @@ int dm_remote_new(const struct dm_config *cfg, const uint8_t *secret, struct dm_
 	socklen_t al = sizeof a;
 	getsockname(r->fd, (struct sockaddr *)&a, &al);
 	r->port = ntohs(a.sin_port);
+	if ((rc = dm_random_bytes(r->cookie_key, sizeof r->cookie_key)) < 0)
+		goto fail;
 	r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r->wake_fd < 0) {
 		rc = DM_EIO;
@@ -251,6 +256,7 @@ void dm_remote_free(struct dm_remote *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	OPENSSL_cleanse(&r->next, sizeof r->next);
+	OPENSSL_cleanse(r->cookie_key, sizeof r->cookie_key);
 	free(r->revoked);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
@@ -384,6 +390,57 @@ static uint32_t ntp_mid(void)
 	return (uint32_t)(dm_ntp_now() >> 16);
 }
 
+/* The cookie of a session at an address in a 10 s time slot: the engine's
+ * MAC, so it keeps no state per challenge. */
+static void cookie_of(const struct dm_remote *r, const uint8_t *id, const struct sockaddr_in *a,
+		      uint64_t slot, uint8_t out[DM_RPROTO_COOKIE_LEN])
+{
+	uint8_t msg[DM_RPROTO_SESSION_ID_LEN + 4 + 2 + 8], mac[32];
+	memcpy(msg, id, DM_RPROTO_SESSION_ID_LEN);
+	memcpy(msg + 16, &a->sin_addr.s_addr, 4);
+	memcpy(msg + 20, &a->sin_port, 2);
+	for (int i = 0; i < 8; i++)
+		msg[22 + i] = (uint8_t)(slot >> (56 - 8 * i));
+	unsigned int n = sizeof mac;
+	if (!HMAC(EVP_sha256(), r->cookie_key, sizeof r->cookie_key, msg, sizeof msg, mac, &n))
+		memset(mac, 0, sizeof mac); /* a cookie nobody can answer */
+	memcpy(out, mac, DM_RPROTO_COOKIE_LEN);
+}
+
+static uint64_t cookie_slot(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec / 10u;
+}
+
+/* This slot's or the previous one's: a cookie lives 10 to 20 s. */
+static bool cookie_valid(const struct dm_remote *r, const uint8_t *id, const struct sockaddr_in *a,
+			 const uint8_t cookie[DM_RPROTO_COOKIE_LEN])
+{
+	uint64_t slot = cookie_slot();
+	uint8_t want[DM_RPROTO_COOKIE_LEN];
+	for (uint64_t k = 0; k < 2 && k <= slot; k++) {
+		cookie_of(r, id, a, slot - k, want);
+		if (CRYPTO_memcmp(want, cookie, sizeof want) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Lock held. */
+static void challenge(struct dm_remote *r, struct session *s, const struct sockaddr_in *to,
+		      uint64_t now)
+{
+	(void)now;
+	uint8_t cookie[DM_RPROTO_COOKIE_LEN], buf[DM_RPROTO_CHALLENGE_LEN];
+	cookie_of(r, s->id, to, cookie_slot(), cookie);
+	if (dm_rproto_challenge_write(s->id, cookie, buf, sizeof buf) == (int)sizeof buf &&
+	    sendto(r->fd, buf, sizeof buf, 0, (const struct sockaddr *)to, sizeof *to) ==
+		    (ssize_t)sizeof buf)
+		inc(&r->challenges);
+}
+
 static void on_hello(struct dm_remote *r, const uint8_t *buf, size_t len,
 		     const struct sockaddr_in *from, uint64_t now)
 {
@@ -415,29 +472,12 @@ static void on_hello(struct dm_remote *r, const uint8_t *buf, size_t len,
 		inc(&r->hellos);
 		s->counter = h.counter;
 		s->hello_us = now;
-		if (!s->bound || s->addr.sin_addr.s_addr != from->sin_addr.s_addr ||
-		    s->addr.sin_port != from->sin_port) {
-			unbind(r, s);
-			/* One address, one session: a listener that opened a new
-			 * session (after an outage, from the same socket) must
-			 * not lose its stream when the old one times out. */
-			for (size_t b = 0; b < BUCKETS; b++)
-				for (struct session *o = r->buckets[b]; o; o = o->next)
-					if (o != s && o->bound &&
-					    o->addr.sin_addr.s_addr == from->sin_addr.s_addr &&
-					    o->addr.sin_port == from->sin_port)
-						unbind(r, o);
-			s->addr = *from;
-			if (dm_fanout_add(r->fanouts[s->channel], &s->addr) == 0) {
-				s->bound = true;
-				char a[INET_ADDRSTRLEN];
-				inet_ntop(AF_INET, &from->sin_addr, a, sizeof a);
-				dm_log(DM_LOG_INFO, "remote: %s (%s) listens on %s from %s:%u",
-				       s->name, s->delegate,
-				       dm_config_channel(r->cfg, s->channel)->id, a,
-				       ntohs(from->sin_port));
-			}
-		}
+		bool here = s->bound && s->addr.sin_addr.s_addr == from->sin_addr.s_addr &&
+			    s->addr.sin_port == from->sin_port;
+		/* A new address must show it receives there before anything
+		 * but a challenge (smaller than the hello) is sent to it. */
+		if (!here)
+			challenge(r, s, from, now);
 		s->acked = h.generation;
 		s->report = h.report;
 		if (h.report.lsr) {
@@ -450,8 +490,64 @@ static void on_hello(struct dm_remote *r, const uint8_t *buf, size_t len,
 		 * before it and bound after, or too slow to acknowledge). Not
 		 * more than once per resend interval. */
 		uint32_t want = r->rotating ? r->next.generation : r->generation;
-		if (s->acked < want && now - s->keys_sent_us >= DM_REMOTE_KEYS_RESEND_MS * 1000u)
+		if (here && s->acked < want &&
+		    now - s->keys_sent_us >= DM_REMOTE_KEYS_RESEND_MS * 1000u)
 			send_keys(r, s, now);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Lock held. Binds s to the address its response came from. */
+static void bind_to(struct dm_remote *r, struct session *s, const struct sockaddr_in *from,
+		    uint64_t now)
+{
+	unbind(r, s);
+	/* One address, one session: a listener that opened a new session
+	 * (after an outage, from the same socket) must not lose its stream
+	 * when the old one times out. */
+	for (size_t b = 0; b < BUCKETS; b++)
+		for (struct session *o = r->buckets[b]; o; o = o->next)
+			if (o != s && o->bound &&
+			    o->addr.sin_addr.s_addr == from->sin_addr.s_addr &&
+			    o->addr.sin_port == from->sin_port)
+				unbind(r, o);
+	s->addr = *from;
+	if (dm_fanout_add(r->fanouts[s->channel], &s->addr) < 0)
+		return;
+	s->bound = true;
+	char a[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &from->sin_addr, a, sizeof a);
+	dm_log(DM_LOG_INFO, "remote: %s (%s) listens on %s from %s:%u", s->name, s->delegate,
+	       dm_config_channel(r->cfg, s->channel)->id, a, ntohs(from->sin_port));
+	uint32_t want = r->rotating ? r->next.generation : r->generation;
+	if (s->acked < want)
+		send_keys(r, s, now);
+}
+
+static void on_response(struct dm_remote *r, const uint8_t *buf, size_t len,
+			const struct sockaddr_in *from, uint64_t now)
+{
+	uint8_t id[DM_RPROTO_SESSION_ID_LEN], cookie[DM_RPROTO_COOKIE_LEN];
+	if (dm_rproto_response_session(buf, len, id) < 0) {
+		inc(&r->malformed);
+		return;
+	}
+	if (!allow(r, from, now)) {
+		inc(&r->limited);
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	struct session *s = find(r, id);
+	int rc;
+	if (!s) {
+		inc(&r->unknown);
+	} else if ((rc = dm_rproto_response_verify(buf, len, &s->keys, cookie)) < 0) {
+		inc(rc == DM_EAUTH ? &r->bad_auth : &r->malformed);
+	} else if (!cookie_valid(r, id, from, cookie)) {
+		inc(&r->bad_cookie);
+	} else if (!(s->bound && s->addr.sin_addr.s_addr == from->sin_addr.s_addr &&
+		     s->addr.sin_port == from->sin_port)) {
+		bind_to(r, s, from, now);
 	}
 	pthread_mutex_unlock(&r->lock);
 }
@@ -554,9 +650,13 @@ static void *remote_main(void *arg)
 			if (n < 0)
 				break;
 			uint64_t now = mono_us();
-			if (from.sin_family == AF_INET &&
-			    dm_rproto_kind(buf, (size_t)n) == DM_RPROTO_HELLO)
+			enum dm_rproto_kind k = from.sin_family == AF_INET
+							? dm_rproto_kind(buf, (size_t)n)
+							: DM_RPROTO_OTHER;
+			if (k == DM_RPROTO_HELLO)
 				on_hello(r, buf, (size_t)n, &from, now);
+			else if (k == DM_RPROTO_RESPONSE)
+				on_response(r, buf, (size_t)n, &from, now);
 			else
 				inc(&r->malformed);
 		}
@@ -850,6 +950,8 @@ void dm_remote_get_stats(struct dm_remote *r, struct dm_remote_stats *st)
 	st->malformed = atomic_load(&r->malformed);
 	st->key_updates_sent = atomic_load(&r->keys_sent);
 	st->rotations = atomic_load(&r->rotations);
+	st->challenges = atomic_load(&r->challenges);
+	st->bad_cookie = atomic_load(&r->bad_cookie);
 	pthread_mutex_lock(&r->lock);
 	st->sessions = r->n_sessions;
 	st->generation = r->generation;

@@ -4,12 +4,14 @@
  * channel's remote stream to every bound session, and key rotation when a
  * delegate is revoked. Wire formats: dragoman/rproto.h.
  *
- * A session is bound to an address only by a hello that authenticates under
- * its key with a counter above the last one accepted: the engine never sends
- * media (or anything) to an address that has not proven it holds a valid
- * session. Hellos over DM_REMOTE_HELLOS_PER_S from one address (IP and
- * port), unknown sessions, bad tags and replays are dropped and counted. No
- * hello for DM_REMOTE_TIMEOUT_S: the session's address is unbound (nothing
+ * A session is bound to an address only when a hello that authenticates
+ * under its key with a counter above the last one accepted came from there,
+ * and a response from there returned the cookie of the challenge the engine
+ * sent it (rproto.h): the engine never sends media to an address that has not
+ * proven it holds a valid session and receives there; to an address that
+ * sent a valid hello it sends one challenge (36 bytes for the hello's 72). Hellos over
+ * DM_REMOTE_HELLOS_PER_S from one address (IP and port), unknown sessions, bad tags and replays are
+ * dropped and counted. No hello for DM_REMOTE_TIMEOUT_S: the session's address is unbound (nothing
  * more is sent to it); a later valid hello binds it again.
  *
  * Rotation (dm_remote_revoke): the revoked delegate's sessions end at once;
@@ -37,6 +39,8 @@ struct dm_remote_stats {
 	uint64_t malformed;	   /* dropped: not a hello */
 	uint64_t key_updates_sent; /* datagrams */
 	uint64_t rotations;	   /* completed */
+	uint64_t challenges;	   /* sent to new addresses of valid hellos */
+	uint64_t bad_cookie;	   /* responses dropped: a cookie not for that address or too old */
 	size_t sessions, bound;
 	uint32_t generation;
 };

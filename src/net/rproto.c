@@ -16,6 +16,8 @@
 
 static const uint8_t hello_magic[4] = {'D', 'M', 'H', '1'};
 static const uint8_t keys_magic[4] = {'D', 'M', 'K', '1'};
+static const uint8_t challenge_magic[4] = {'D', 'M', 'C', '1'};
+static const uint8_t response_magic[4] = {'D', 'M', 'R', '1'};
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -38,6 +40,10 @@ enum dm_rproto_kind dm_rproto_kind(const uint8_t *buf, size_t len)
 		return DM_RPROTO_HELLO;
 	if (memcmp(buf, keys_magic, 4) == 0)
 		return DM_RPROTO_KEYS;
+	if (memcmp(buf, challenge_magic, 4) == 0)
+		return DM_RPROTO_CHALLENGE;
+	if (memcmp(buf, response_magic, 4) == 0)
+		return DM_RPROTO_RESPONSE;
 	if (len >= 8 && (buf[0] >> 6) == 2)
 		return dm_rtp_is_rtcp(buf, len) ? DM_RPROTO_RTCP : DM_RPROTO_RTP;
 	return DM_RPROTO_OTHER;
@@ -64,11 +70,87 @@ int dm_rproto_derive(const uint8_t session_key[DM_RPROTO_SESSION_KEY_LEN],
 	return rc;
 }
 
-static int hello_mac(const uint8_t *buf, const struct dm_rproto_keys *k, uint8_t mac[32])
+/* HMAC-SHA256 under the hello key of the first len bytes of buf. */
+static int mac_of(const uint8_t *buf, size_t len, const struct dm_rproto_keys *k, uint8_t mac[32])
 {
 	unsigned int n = 32;
-	if (!HMAC(EVP_sha256(), k->hello, sizeof k->hello, buf, HELLO_MAC_OFF, mac, &n))
+	if (!HMAC(EVP_sha256(), k->hello, sizeof k->hello, buf, len, mac, &n))
 		return DM_ECRYPTO;
+	return 0;
+}
+
+static int hello_mac(const uint8_t *buf, const struct dm_rproto_keys *k, uint8_t mac[32])
+{
+	return mac_of(buf, HELLO_MAC_OFF, k, mac);
+}
+
+int dm_rproto_challenge_write(const uint8_t session[DM_RPROTO_SESSION_ID_LEN],
+			      const uint8_t cookie[DM_RPROTO_COOKIE_LEN], uint8_t *buf, size_t cap)
+{
+	if (!session || !cookie || !buf)
+		return DM_EINVAL;
+	if (cap < DM_RPROTO_CHALLENGE_LEN)
+		return DM_ENOSPC;
+	memcpy(buf, challenge_magic, 4);
+	memcpy(buf + 4, session, DM_RPROTO_SESSION_ID_LEN);
+	memcpy(buf + 20, cookie, DM_RPROTO_COOKIE_LEN);
+	return DM_RPROTO_CHALLENGE_LEN;
+}
+
+int dm_rproto_challenge_read(const uint8_t *buf, size_t len,
+			     uint8_t session[DM_RPROTO_SESSION_ID_LEN],
+			     uint8_t cookie[DM_RPROTO_COOKIE_LEN])
+{
+	if (!session || !cookie)
+		return DM_EINVAL;
+	if (!buf || len != DM_RPROTO_CHALLENGE_LEN || memcmp(buf, challenge_magic, 4) != 0)
+		return DM_EPROTO;
+	memcpy(session, buf + 4, DM_RPROTO_SESSION_ID_LEN);
+	memcpy(cookie, buf + 20, DM_RPROTO_COOKIE_LEN);
+	return 0;
+}
+
+int dm_rproto_response_write(const uint8_t session[DM_RPROTO_SESSION_ID_LEN],
+			     const uint8_t cookie[DM_RPROTO_COOKIE_LEN],
+			     const struct dm_rproto_keys *k, uint8_t *buf, size_t cap)
+{
+	if (!session || !cookie || !k || !buf)
+		return DM_EINVAL;
+	if (cap < DM_RPROTO_RESPONSE_LEN)
+		return DM_ENOSPC;
+	memcpy(buf, response_magic, 4);
+	memcpy(buf + 4, session, DM_RPROTO_SESSION_ID_LEN);
+	memcpy(buf + 20, cookie, DM_RPROTO_COOKIE_LEN);
+	uint8_t mac[32];
+	if (mac_of(buf, 36, k, mac) < 0)
+		return DM_ECRYPTO;
+	memcpy(buf + 36, mac, 16);
+	return DM_RPROTO_RESPONSE_LEN;
+}
+
+int dm_rproto_response_session(const uint8_t *buf, size_t len,
+			       uint8_t session[DM_RPROTO_SESSION_ID_LEN])
+{
+	if (!buf || !session || len != DM_RPROTO_RESPONSE_LEN ||
+	    memcmp(buf, response_magic, 4) != 0)
+		return DM_EPROTO;
+	memcpy(session, buf + 4, DM_RPROTO_SESSION_ID_LEN);
+	return 0;
+}
+
+int dm_rproto_response_verify(const uint8_t *buf, size_t len, const struct dm_rproto_keys *k,
+			      uint8_t cookie[DM_RPROTO_COOKIE_LEN])
+{
+	if (!k || !cookie)
+		return DM_EINVAL;
+	if (!buf || len != DM_RPROTO_RESPONSE_LEN || memcmp(buf, response_magic, 4) != 0)
+		return DM_EPROTO;
+	uint8_t mac[32];
+	if (mac_of(buf, 36, k, mac) < 0)
+		return DM_ECRYPTO;
+	if (CRYPTO_memcmp(mac, buf + 36, 16) != 0)
+		return DM_EAUTH;
+	memcpy(cookie, buf + 20, DM_RPROTO_COOKIE_LEN);
 	return 0;
 }
 

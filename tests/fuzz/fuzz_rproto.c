@@ -136,6 +136,20 @@ static void fuzz_raw(const uint8_t *data, size_t size)
 		FUZZ_CHECK(kind == DM_RPROTO_HELLO && size == DM_RPROTO_HELLO_LEN &&
 			   memcmp(sid, pkt + 4, sizeof sid) == 0);
 
+	/* The return-routability datagrams: read without a key, then the
+	 * response's tag under ours. */
+	uint8_t cid[DM_RPROTO_SESSION_ID_LEN], cookie[DM_RPROTO_COOKIE_LEN];
+	int rc2 = dm_rproto_challenge_read(pkt, size, cid, cookie);
+	FUZZ_CHECK(rc2 == 0 || rc2 == DM_EPROTO);
+	if (rc2 == 0)
+		FUZZ_CHECK(kind == DM_RPROTO_CHALLENGE && size == DM_RPROTO_CHALLENGE_LEN);
+	int rr = dm_rproto_response_session(pkt, size, cid);
+	FUZZ_CHECK(rr == 0 || rr == DM_EPROTO);
+	int rv = dm_rproto_response_verify(pkt, size, &keys, cookie);
+	FUZZ_CHECK(rv == 0 || rv == DM_EPROTO || rv == DM_EAUTH);
+	if (rv == 0)
+		FUZZ_CHECK(rr == 0 && kind == DM_RPROTO_RESPONSE);
+
 	struct dm_rproto_hello h;
 	int rh = dm_rproto_hello_verify(pkt, size, &keys, &h);
 	FUZZ_CHECK(rh == 0 || rh == DM_EPROTO || rh == DM_EAUTH);

@@ -3,9 +3,12 @@
 # from tests/integration/remote_peer.py (the protocol written independently):
 # forged hellos (random session ids and tags), hellos for a real session
 # under a wrong key, a valid hello replayed from another address, hellos for
-# another session under our own key, and a flood of 2,000 hellos in a second.
+# another session under our own key, a flood of 2,000 hellos in a second,
+# and a valid hello from an address that never answers the engine's
+# challenge (what a forged source address looks like).
 #
-#   none of the attacking sockets receives a single datagram
+#   none of the attacking sockets receives a single datagram, but the last,
+#   which gets one 36-byte challenge (its hello is 72) and no media
 #   the engine counts each kind: bad_auth, replayed, unknown_session,
 #   rate_limited (GET /metrics)
 #   the session whose hello was replayed keeps its own address (its socket
@@ -49,11 +52,19 @@ rc=0
 	>"$DM_TMP/attack.out" 2>"$DM_TMP/attack.err" || rc=$?
 dm_check "remote_peer.py attack: exit status" "$rc" == 0
 dm_say "attack: $(cat "$DM_TMP/attack.json" 2>/dev/null)"
-for k in forged wrong_key replay foreign flood; do
+for k in forged wrong_key replay foreign flood mute; do
 	dm_check "attack $k: datagrams sent" "$(dm_jget "$DM_TMP/attack.json" "j['sent']['$k']")" ">" 0
+done
+for k in forged wrong_key replay foreign flood; do
 	dm_check "attack $k: datagrams the engine sent back" \
 		"$(dm_jget "$DM_TMP/attack.json" "j['received']['$k']")" == 0
 done
+# a valid hello from an address that does not answer the challenge (as a
+# forged source would not): one 36-byte challenge, never media
+dm_check "valid hello, challenge unanswered: datagrams back" \
+	"$(dm_jget "$DM_TMP/attack.json" "j['received']['mute']")" == 1
+dm_check "valid hello, challenge unanswered: challenges back" \
+	"$(dm_jget "$DM_TMP/attack.json" "j['kinds']['mute'].get('challenge', 0)")" == 1
 dm_check "the replayed hello's own socket gets the stream" \
 	"$(dm_jget "$DM_TMP/attack.json" 'j["victim_received"]')" ">" 5
 for k in bad_auth replayed unknown_session rate_limited; do

@@ -23,9 +23,11 @@ a test also checks that the wire format is what the header says.
       bound), then from separate sockets sends: forged hellos (random
       session ids and tags), hellos for its session under a wrong key,
       its own valid hello replayed from another address, hellos for another
-      session id with its own key, and a flood of 2,000 hellos in one second.
-      Reports how many datagrams each attacking socket received (all must
-      be 0: the engine sends nothing to an address without a valid session).
+      session id with its own key, a flood of 2,000 hellos in one second,
+      and a valid hello from a socket that never answers the engine's
+      challenge (a forged source address). Reports what each attacking
+      socket received: nothing, and for the last one a single 36-byte
+      challenge, never media.
 """
 import argparse
 import base64
@@ -58,6 +60,17 @@ def hello(sid, key, counter, generation=1):
     return body + hmac.new(key, body, hashlib.sha256).digest()[:16]
 
 
+def answer(sock, d, sid, key, dest):
+    """Answers the engine's challenge to a new address (DMC1 -> DMR1);
+    returns whether d was one."""
+    if d[:4] != b"DMC1" or len(d) != 36:
+        return False
+    if d[4:20] == sid:
+        body = b"DMR1" + sid + d[20:36]
+        sock.sendto(body + hmac.new(key, body, hashlib.sha256).digest()[:16], dest)
+    return True
+
+
 def api_session(args, channel=None):
     url = args.api.rstrip("/") + "/api/v1/remote/sessions"
     token = open(args.token_file).read().split()[0]
@@ -78,6 +91,8 @@ def session_keys(s):
 def kind(d):
     if d[:4] == b"DMK1":
         return "keys"
+    if d[:4] == b"DMC1":
+        return "challenge"
     if len(d) >= 8 and d[0] >> 6 == 2:
         return "rtcp" if 200 <= d[1] <= 204 else "rtp"
     return "other"
@@ -100,7 +115,8 @@ def listen(args):
         fwd = (h, int(p))
     counter = 0
     rep = {"session": s["session"], "datagrams": 0, "rtp": 0, "rtcp": 0, "keys": 0,
-           "other": 0, "ssrcs": {}, "forwarded": 0, "port": sock.getsockname()[1]}
+           "challenge": 0, "other": 0, "ssrcs": {}, "forwarded": 0,
+           "port": sock.getsockname()[1]}
     end = time.monotonic() + args.seconds
     next_hello = 0.0
     while time.monotonic() < end:
@@ -113,6 +129,7 @@ def listen(args):
         if not r:
             continue
         d, _ = sock.recvfrom(2048)
+        answer(sock, d, sid, hkey, dest)
         k = kind(d)
         rep["datagrams"] += 1
         rep[k] += 1
@@ -132,7 +149,8 @@ def once(args):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("0.0.0.0", 0))
     t0 = time.monotonic()
-    sock.sendto(hello(sid, hkey, 1), engine_addr(args, s))
+    dest = engine_addr(args, s)
+    sock.sendto(hello(sid, hkey, 1), dest)
     first = last = None
     n = 0
     while time.monotonic() < t0 + args.seconds:
@@ -140,7 +158,7 @@ def once(args):
         if not r:
             continue
         d, _ = sock.recvfrom(2048)
-        if kind(d) != "rtp":
+        if answer(sock, d, sid, hkey, dest) or kind(d) != "rtp":
             continue
         now = time.monotonic() - t0
         first = now if first is None else first
@@ -152,15 +170,17 @@ def once(args):
 
 def drain(socks, seconds):
     got = {name: 0 for name in socks}
+    kinds = {name: {} for name in socks}
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         r, _, _ = select.select(list(socks.values()), [], [], 0.05)
         for s in r:
-            s.recvfrom(2048)
+            d, _ = s.recvfrom(2048)
             for name, x in socks.items():
                 if x is s:
                     got[name] += 1
-    return got
+                    kinds[name][kind(d)] = kinds[name].get(kind(d), 0) + 1
+    return got, kinds
 
 
 def attack(args):
@@ -169,7 +189,7 @@ def attack(args):
     other = api_session(args)  # a second session of ours: "someone else's"
     osid, okey = session_keys(other)
     dest = engine_addr(args, s)
-    names = ["forged", "wrong_key", "replay", "foreign", "flood"]
+    names = ["forged", "wrong_key", "replay", "foreign", "flood", "mute"]
     socks = {}
     for n in names:
         socks[n] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -189,6 +209,11 @@ def attack(args):
     victim.bind(("0.0.0.0", 0))
     captured = hello(osid, okey, 1)
     victim.sendto(captured, dest)
+    # The victim is a real listener: it answers the engine's challenge.
+    r, _, _ = select.select([victim], [], [], 1.0)
+    if r:
+        d, _ = victim.recvfrom(2048)
+        answer(victim, d, osid, okey, dest)
     time.sleep(0.2)
     for _ in range(5):
         socks["replay"].sendto(captured, dest)
@@ -197,16 +222,22 @@ def attack(args):
     for c in range(2, 7):
         socks["foreign"].sendto(hello(osid, hkey, c), dest)
         sent["foreign"] += 1
+    # A valid hello from an address that never answers the challenge (what
+    # a spoofed source looks like): the engine must not bind it. Counter
+    # 1 of our own session (the session was never used).
+    socks["mute"].sendto(hello(sid, hkey, 1), dest)
+    sent["mute"] += 1
     t0 = time.monotonic()
     for i in range(2000):
         socks["flood"].sendto(b"DMH1" + os.urandom(68), dest)
         sent["flood"] += 1
         if i % 100 == 99:
             time.sleep(max(0.0, t0 + (i + 1) / 2000.0 - time.monotonic()))
-    got = drain(socks, args.seconds)
-    victim_got = drain({"victim": victim}, 0.5)["victim"]
+    got, kinds = drain(socks, args.seconds)
+    victim_got = drain({"victim": victim}, 0.5)[0]["victim"]
     with open(args.report, "w") as f:
-        json.dump({"sent": sent, "received": got, "victim_received": victim_got,
+        json.dump({"sent": sent, "received": got, "kinds": kinds,
+                   "victim_received": victim_got,
                    "received_total": sum(got.values())}, f)
 
 

@@ -172,9 +172,38 @@ static void hello_from(struct fx *f, struct sess *s, int fd, uint64_t counter, u
 			 sizeof buf);
 }
 
+/* Answers the engine's challenge to fd's address if one came: the first
+ * datagram an unbound address gets (peeked, so that anything else stays). */
+static bool answer_challenge(struct fx *f, struct sess *s, int fd)
+{
+	uint8_t buf[128];
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, 200) <= 0)
+		return false;
+	ssize_t len = recv(fd, buf, sizeof buf, MSG_PEEK);
+	if (len <= 0 || dm_rproto_kind(buf, (size_t)len) != DM_RPROTO_CHALLENGE)
+		return false;
+	(void)!recv(fd, buf, sizeof buf, 0);
+	uint8_t id[DM_RPROTO_SESSION_ID_LEN], cookie[DM_RPROTO_COOKIE_LEN];
+	uint8_t out[DM_RPROTO_RESPONSE_LEN];
+	assert_int_equal(dm_rproto_challenge_read(buf, (size_t)len, id, cookie), 0);
+	assert_memory_equal(id, s->id, sizeof id);
+	assert_int_equal(dm_rproto_response_write(id, cookie, &s->keys, out, sizeof out),
+			 sizeof out);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				.sin_port = htons(f->port)};
+	assert_int_equal(sendto(fd, out, sizeof out, 0, (struct sockaddr *)&a, sizeof a),
+			 sizeof out);
+	return true;
+}
+
+/* A hello from the session's own socket, and the challenge answered when
+ * the address is new to the engine. */
 static void hello(struct fx *f, struct sess *s)
 {
 	hello_from(f, s, s->fd, ++s->counter, 1);
+	answer_challenge(f, s, s->fd);
 }
 
 /* Feeds the remote streams d ms of the tone (5 ms periods, as JACK would). */
@@ -471,6 +500,7 @@ static void remote_session_limits(void **state)
 	hello(f, &s[0]);
 	sleep_ms(50);
 	hello_from(f, &s[1], s[0].fd, ++s[1].counter, 1);
+	assert_true(answer_challenge(f, &s[1], s[0].fd));
 	sleep_ms(50);
 	struct dm_remote_stats st;
 	dm_remote_get_stats(f->r, &st);
@@ -511,6 +541,53 @@ static void remote_missed_rotation(void **state)
 	close(late.fd);
 }
 
+/* A valid hello binds nothing until its address answers the challenge;
+ * the cookie of one address is worth nothing from another. */
+static void remote_challenge(void **state)
+{
+	struct fx *f = *state;
+	struct sess s;
+	open_session(f, "d1", "fr", &s);
+	hello_from(f, &s, s.fd, ++s.counter, 1);
+	sleep_ms(50);
+	uint8_t buf[128];
+	ssize_t len = recv(s.fd, buf, sizeof buf, MSG_DONTWAIT);
+	assert_int_equal(len, DM_RPROTO_CHALLENGE_LEN); /* smaller than the hello */
+	struct dm_remote_stats st;
+	dm_remote_get_stats(f->r, &st);
+	assert_int_equal(st.bound, 0);
+	feed(f, 100);
+	assert_int_equal(drain(s.fd, NULL, NULL, NULL, NULL, NULL), 0); /* no media */
+	/* the right response, from another socket: refused */
+	uint8_t id[DM_RPROTO_SESSION_ID_LEN], cookie[DM_RPROTO_COOKIE_LEN];
+	uint8_t out[DM_RPROTO_RESPONSE_LEN];
+	assert_int_equal(dm_rproto_challenge_read(buf, (size_t)len, id, cookie), 0);
+	assert_int_equal(dm_rproto_response_write(id, cookie, &s.keys, out, sizeof out),
+			 sizeof out);
+	int other = client_socket();
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				.sin_port = htons(f->port)};
+	assert_int_equal(sendto(other, out, sizeof out, 0, (struct sockaddr *)&a, sizeof a),
+			 sizeof out);
+	sleep_ms(50);
+	dm_remote_get_stats(f->r, &st);
+	assert_int_equal(st.bad_cookie, 1);
+	assert_int_equal(st.bound, 0);
+	/* from the challenged socket: bound, and the stream comes */
+	assert_int_equal(sendto(s.fd, out, sizeof out, 0, (struct sockaddr *)&a, sizeof a),
+			 sizeof out);
+	sleep_ms(50);
+	dm_remote_get_stats(f->r, &st);
+	assert_int_equal(st.bound, 1);
+	feed(f, 100);
+	int rtp = 0;
+	drain(s.fd, &rtp, NULL, NULL, NULL, NULL);
+	assert_true(rtp > 0);
+	close(other);
+	close(s.fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -523,6 +600,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(remote_double_revocation, setup, teardown),
 		cmocka_unit_test_setup_teardown(remote_session_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(remote_missed_rotation, setup, teardown),
+		cmocka_unit_test_setup_teardown(remote_challenge, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("remote", tests, NULL, NULL);
 }
