@@ -167,6 +167,9 @@ static long http(struct dm_listen_remote *rm, const char *method, const char *pa
 		*reply = json_loads(b.p, 0, NULL);
 	snprintf(err, errcap, "%ld", status);
 out:
+	/* The session's answer carries its key and every channel's. */
+	if (b.p)
+		OPENSSL_cleanse(b.p, b.cap);
 	free(b.p);
 	curl_slist_free_all(h);
 	return status;

@@ -1418,6 +1418,16 @@ static void add_common_headers(struct MHD_Response *resp)
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 }
 
+/* Answers may carry keys (a remote session's): wiped before their memory
+ * goes back. Every body is a NUL-terminated text. */
+static void wipe_free(void *p)
+{
+	if (p) {
+		OPENSSL_cleanse(p, strlen(p));
+		free(p);
+	}
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *conn, struct reply *rep, bool close)
 {
 	if (!rep->body) {
@@ -1426,9 +1436,9 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct reply *rep
 	}
 	size_t len = rep->body ? strlen(rep->body) : 0;
 	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(len, rep->body, MHD_RESPMEM_MUST_FREE);
+		MHD_create_response_from_buffer_with_free_callback(len, rep->body, wipe_free);
 	if (!resp) {
-		free(rep->body);
+		wipe_free(rep->body);
 		return MHD_NO;
 	}
 	rep->body = NULL;
