@@ -65,7 +65,7 @@ static int run(const char *profile_name, enum dm_srtp_suite suite, double *bare_
 		enc[c] = opus_encoder_create(48000, 1, prof->application, &err);
 		opus_encoder_ctl(enc[c], OPUS_SET_BITRATE(prof->bitrate));
 		opus_encoder_ctl(enc[c], OPUS_SET_BANDWIDTH(OPUS_BANDWIDTH_FULLBAND));
-		opus_encoder_ctl(enc[c], OPUS_SET_COMPLEXITY(10));
+		opus_encoder_ctl(enc[c], OPUS_SET_COMPLEXITY(prof->complexity));
 		opus_encoder_ctl(enc[c], OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
 		if (prof->inband_fec) {
 			opus_encoder_ctl(enc[c], OPUS_SET_INBAND_FEC(1));
