@@ -81,7 +81,8 @@
 #define DM_DELEGATE_VALID_S (7 * 24 * 3600)  /* a delegate token's default lifetime */
 #define DM_DELEGATE_VALID_MIN_S 60
 #define DM_DELEGATE_VALID_MAX_S (366 * 24 * 3600)
-#define DM_REMOTE_LATE_US 2000 /* a remote packet later than this after its frame is late */
+#define DM_REMOTE_LATE_US 2000	/* a remote packet later than this after its due time is late */
+#define DM_REMOTE_SEND_GROUPS 4 /* a channel's listeners get a frame in this many bursts */
 
 #define DM_SECRET_LEN 32       /* conference secret, bytes */
 #define DM_SRTP_MAX_KEY_LEN 46 /* master key + salt, largest suite (AES-256: 32+14) */

@@ -41,6 +41,10 @@ struct dm_fanout_params {
 			      complete */
 	uint32_t delay_us; /* paced: staggers channels whose frames complete
 			      together, so that their bursts follow each other */
+	int groups;	   /* paced: subscriber i gets each frame in group i % groups,
+			      the groups group_gap_us apart (one burst becomes
+			      several short ones); 0 or 1: one group */
+	uint32_t group_gap_us;
 };
 
 struct dm_fanout_stats {
@@ -48,10 +52,12 @@ struct dm_fanout_stats {
 	uint64_t packets;     /* datagrams sent (one per subscriber per frame) */
 	uint64_t bytes;	      /* payload octets sent */
 	uint64_t send_errors; /* datagrams the kernel refused */
-	uint64_t late_frames; /* frames whose last packet left over DM_REMOTE_LATE_US after
-				 the frame was complete */
+	uint64_t bursts;      /* a frame sent to one group of subscribers (frames x groups) */
+	uint64_t late_frames; /* bursts whose last packet left over DM_REMOTE_LATE_US after
+				 their due time (frame complete, + delay_us, + the group's
+				 gaps when paced) */
 	uint64_t max_send_us; /* the longest such time seen */
-	uint64_t sum_send_us; /* sum over frames, for a mean */
+	uint64_t sum_send_us; /* sum over bursts, for a mean */
 	uint32_t ssrc;	      /* current SSRC */
 	uint32_t generation;  /* current key generation */
 	size_t subscribers;   /* addresses now */

@@ -55,7 +55,10 @@ struct dm_fanout {
 		size_t len;
 		uint64_t due_us;
 		bool media;
+		int next_group; /* the subscribers' group it goes to next */
 	} pending[PENDING];
+	int groups; /* paced: subscribers i % groups go group_gap_us apart */
+	uint64_t group_gap_us;
 	size_t p_head, p_count;
 	struct sockaddr_in *tx_dests; /* the sender's copy */
 	struct mmsghdr *tx_msgs;
@@ -71,7 +74,8 @@ struct dm_fanout {
 	uint32_t ssrc_packets, ssrc_octets;
 	struct timespec last_rtcp;
 
-	_Atomic uint64_t frames, packets, bytes, send_errors, late_frames, max_send_us, sum_send_us;
+	_Atomic uint64_t frames, packets, bytes, send_errors, late_frames, max_send_us, sum_send_us,
+		bursts;
 	_Atomic uint32_t st_ssrc, st_generation;
 	_Atomic size_t st_subscribers;
 };
@@ -132,6 +136,8 @@ int dm_fanout_new(const struct dm_fanout_params *p, struct dm_fanout **out)
 	f->fd = p->fd;
 	f->paced = p->paced;
 	f->delay_us = p->delay_us;
+	f->groups = p->paced && p->groups > 1 ? p->groups : 1;
+	f->group_gap_us = p->group_gap_us;
 	int rc = DM_ENOMEM;
 	f->acc = calloc((size_t)p->profile->frame_samples, sizeof *f->acc);
 	if (!f->acc)
@@ -262,6 +268,7 @@ static void send_all(struct dm_fanout *f, const uint8_t *buf, size_t len, bool m
 	o->len = len;
 	o->due_us = due_us;
 	o->media = media;
+	o->next_group = 0;
 	f->p_count++;
 }
 
@@ -339,6 +346,7 @@ static int send_frame(struct dm_fanout *f, uint64_t due_us)
 	if (f->paced)
 		return 1;
 	record_time(f, due);
+	atomic_fetch_add_explicit(&f->bursts, 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -346,7 +354,12 @@ int dm_fanout_send_due(struct dm_fanout *f, uint64_t now_us, uint64_t *next_due_
 {
 	int sent = 0;
 	pthread_mutex_lock(&f->lock);
-	while (f->p_count > 0 && f->pending[f->p_head].due_us <= now_us) {
+	while (f->p_count > 0) {
+		struct out *h = &f->pending[f->p_head];
+		int g = h->next_group;
+		uint64_t due = h->due_us + (uint64_t)g * f->group_gap_us;
+		if (due > now_us)
+			break;
 		/* Our own copies of the packet and of the destinations: the
 		 * lock is not held while the kernel sends, so subscribers and
 		 * the worker's next frame never wait for a burst. */
@@ -361,25 +374,35 @@ int dm_fanout_send_due(struct dm_fanout *f, uint64_t now_us, uint64_t *next_due_
 			f->tx_msgs = m;
 			f->tx_cap = cap;
 		}
-		struct out o = f->pending[f->p_head];
-		f->p_head = (f->p_head + 1) % PENDING;
-		f->p_count--;
-		size_t count = f->n_dests;
-		if (count)
-			memcpy(f->tx_dests, f->dests, count * sizeof *f->dests);
+		/* This group: every groups-th subscriber from g. A report goes
+		 * to everybody at once (it is small and rare). */
+		int step = h->media ? f->groups : 1;
+		size_t count = 0;
+		for (size_t i = h->media ? (size_t)g : 0; i < f->n_dests; i += (size_t)step)
+			f->tx_dests[count++] = f->dests[i];
+		struct out o = *h;
+		if (!h->media || ++h->next_group >= f->groups) {
+			f->p_head = (f->p_head + 1) % PENDING;
+			f->p_count--;
+		}
 		pthread_mutex_unlock(&f->lock);
 		transmit(f, o.buf, o.len, o.media, f->tx_dests, f->tx_msgs, count);
 		/* Late by our own work: from the due time, or from when the
 		 * sender was woken for it if the scheduler woke it later (that
 		 * delay is the caller's to report: a loaded or virtual machine
 		 * adds it to every thread). */
-		if (o.media)
-			record_time(f, o.due_us > now_us ? o.due_us : now_us);
+		if (o.media) {
+			record_time(f, due > now_us ? due : now_us);
+			atomic_fetch_add_explicit(&f->bursts, 1, memory_order_relaxed);
+		}
 		sent++;
 		pthread_mutex_lock(&f->lock);
 	}
 	if (next_due_us)
-		*next_due_us = f->p_count ? f->pending[f->p_head].due_us : 0;
+		*next_due_us = f->p_count ? f->pending[f->p_head].due_us +
+						    (uint64_t)f->pending[f->p_head].next_group *
+							    f->group_gap_us
+					  : 0;
 	pthread_mutex_unlock(&f->lock);
 	return sent;
 }
@@ -528,6 +551,7 @@ void dm_fanout_get_stats(struct dm_fanout *f, struct dm_fanout_stats *st)
 	st->late_frames = atomic_load_explicit(&f->late_frames, memory_order_relaxed);
 	st->max_send_us = atomic_load_explicit(&f->max_send_us, memory_order_relaxed);
 	st->sum_send_us = atomic_load_explicit(&f->sum_send_us, memory_order_relaxed);
+	st->bursts = atomic_load_explicit(&f->bursts, memory_order_relaxed);
 	st->ssrc = atomic_load(&f->st_ssrc);
 	st->generation = atomic_load(&f->st_generation);
 	st->subscribers = atomic_load(&f->st_subscribers);

@@ -220,6 +220,10 @@ int dm_remote_new(const struct dm_config *cfg, const uint8_t *secret, struct dm_
 			.phase = per > 1 ? (int)(c % (size_t)per) * in_room : 0,
 			.paced = true,
 			.delay_us = (uint32_t)(c / (size_t)per) * gap_us,
+			/* And within a channel's slot, its listeners in a few
+			 * shorter bursts: the last one's wait is what counts. */
+			.groups = DM_REMOTE_SEND_GROUPS,
+			.group_gap_us = gap_us / DM_REMOTE_SEND_GROUPS,
 		};
 		rc = dm_fanout_new(&fp, &r->fanouts[c]);
 		if (rc < 0)

@@ -698,6 +698,55 @@ static void fanout_paced(void **state)
 	fx_close(&x);
 }
 
+/* Paced in groups: subscriber i gets a frame with group i % groups, the
+ * groups group_gap_us apart; bursts count frames x groups. */
+static void fanout_paced_groups(void **state)
+{
+	(void)state;
+	struct fx x;
+	memset(&x, 0, sizeof x);
+	x.fd = udp_socket(NULL, false);
+	x.p = (struct dm_fanout_params){
+		.conference_id = "fo",
+		.channel_id = "en",
+		.secret = secret,
+		.suite = DM_SRTP_AES_CM_128_HMAC_SHA1_80,
+		.profile = dm_profile_find("internet"),
+		.fd = x.fd,
+		.paced = true,
+		.groups = 2,
+		.group_gap_us = 1000,
+	};
+	assert_int_equal(dm_fanout_new(&x.p, &x.f), 0);
+	struct sockaddr_in a0, a1;
+	int s0 = udp_socket(&a0, true), s1 = udp_socket(&a1, true);
+	assert_int_equal(dm_fanout_add(x.f, &a0), 0);
+	assert_int_equal(dm_fanout_add(x.f, &a1), 0);
+	float buf[FRAME] = {0};
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	uint64_t due = (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+	assert_int_equal(dm_fanout_feed(x.f, buf, FRAME, due), 1);
+	uint64_t next = 0;
+	assert_true(dm_fanout_send_due(x.f, due, &next) >= 1);
+	assert_true(next == due + 1000);
+	struct pkt got[4];
+	assert_int_equal(only_rtp(got, drain(s0, got, 4)), 1);
+	assert_int_equal(drain(s1, got, 4), 0); /* its group is due later */
+	assert_true(dm_fanout_send_due(x.f, due + 1000, &next) >= 1);
+	assert_int_equal(only_rtp(got, drain(s1, got, 4)), 1);
+	/* s0 got the frame before; only the sender report, to everybody */
+	assert_int_equal(only_rtp(got, drain(s0, got, 4)), 0);
+	struct dm_fanout_stats st;
+	dm_fanout_get_stats(x.f, &st);
+	assert_int_equal(st.frames, 1);
+	assert_int_equal(st.bursts, 2);
+	assert_int_equal(st.packets, 2);
+	close(s0);
+	close(s1);
+	fx_close(&x);
+}
+
 static void fanout_bad_params(void **state)
 {
 	(void)state;
@@ -775,6 +824,7 @@ int main(void)
 		cmocka_unit_test(fanout_rotation),
 		cmocka_unit_test(fanout_sender_reports),
 		cmocka_unit_test(fanout_paced),
+		cmocka_unit_test(fanout_paced_groups),
 		cmocka_unit_test(fanout_bad_params),
 	};
 	return cmocka_run_group_tests_name("fanout", tests, NULL, NULL);
