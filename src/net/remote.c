@@ -315,6 +315,17 @@ struct dm_fanout *dm_remote_fanout(struct dm_remote *r, size_t c)
 	return r && c < r->n_channels ? r->fanouts[c] : NULL;
 }
 
+static bool same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
+}
+
+/* The session is bound to address a. */
+static bool bound_at(const struct session *s, const struct sockaddr_in *a)
+{
+	return s->bound && same_addr(&s->addr, a);
+}
+
 /* Token bucket per transport address (IP and port), in a table probed from
  * the address's hash. An address never takes another's slot while that one
  * is in use: when all its slots are busy the hello is not limited (it still
@@ -330,8 +341,7 @@ static bool allow(struct dm_remote *r, const struct sockaddr_in *a, uint64_t now
 	struct rate *slot = NULL, *idle = NULL;
 	for (uint32_t k = 0; k < RATE_PROBE; k++) {
 		struct rate *e = &r->rates[(h + k) % RATE_SLOTS];
-		if (e->us && e->addr.sin_addr.s_addr == a->sin_addr.s_addr &&
-		    e->addr.sin_port == a->sin_port) {
+		if (e->us && same_addr(&e->addr, a)) {
 			slot = e;
 			break;
 		}
@@ -476,8 +486,7 @@ static void on_hello(struct dm_remote *r, const uint8_t *buf, size_t len,
 		inc(&r->hellos);
 		s->counter = h.counter;
 		s->hello_us = now;
-		bool here = s->bound && s->addr.sin_addr.s_addr == from->sin_addr.s_addr &&
-			    s->addr.sin_port == from->sin_port;
+		bool here = bound_at(s, from);
 		/* A new address must show it receives there before anything
 		 * but a challenge (smaller than the hello) is sent to it. */
 		if (!here)
@@ -511,9 +520,7 @@ static void bind_to(struct dm_remote *r, struct session *s, const struct sockadd
 	 * when the old one times out. */
 	for (size_t b = 0; b < BUCKETS; b++)
 		for (struct session *o = r->buckets[b]; o; o = o->next)
-			if (o != s && o->bound &&
-			    o->addr.sin_addr.s_addr == from->sin_addr.s_addr &&
-			    o->addr.sin_port == from->sin_port)
+			if (o != s && bound_at(o, from))
 				unbind(r, o);
 	s->addr = *from;
 	if (dm_fanout_add(r->fanouts[s->channel], &s->addr) < 0)
@@ -549,8 +556,7 @@ static void on_response(struct dm_remote *r, const uint8_t *buf, size_t len,
 		inc(rc == DM_EAUTH ? &r->bad_auth : &r->malformed);
 	} else if (!cookie_valid(r, id, from, cookie)) {
 		inc(&r->bad_cookie);
-	} else if (!(s->bound && s->addr.sin_addr.s_addr == from->sin_addr.s_addr &&
-		     s->addr.sin_port == from->sin_port)) {
+	} else if (!bound_at(s, from)) {
 		bind_to(r, s, from, now);
 	}
 	pthread_mutex_unlock(&r->lock);
