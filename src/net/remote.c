@@ -74,6 +74,10 @@ struct dm_remote {
 	bool rotating;
 	uint64_t rotate_us;
 	struct dm_rproto_keyset next; /* generation + 1, while rotating */
+	/* The earliest token expiry (time(NULL) scale; 0: none) among the
+	 * sessions given the keys in use or being handed out, ended ones
+	 * included: when it passes, those keys go, as at a revocation. */
+	long long holders_expire;
 	struct rate rates[RATE_SLOTS];
 	/* Revoked during this run: a request whose token was checked before the
 	 * revocation must not get a session after it (the API checks the token
@@ -575,6 +579,13 @@ static void commit(struct dm_remote *r, uint64_t now)
 	       (double)(now - r->rotate_us) / 1000.0);
 }
 
+/* Lock held. s has (or is about to get) the keys in use. */
+static void holds_keys(struct dm_remote *r, const struct session *s)
+{
+	if (s->expires && (!r->holders_expire || s->expires < r->holders_expire))
+		r->holders_expire = s->expires;
+}
+
 /* Lock held. */
 static int start_rotation(struct dm_remote *r, uint64_t now)
 {
@@ -598,10 +609,15 @@ static int start_rotation(struct dm_remote *r, uint64_t now)
 	OPENSSL_cleanse(&ks, sizeof ks);
 	r->rotating = true;
 	r->rotate_us = now;
+	/* The new keys reach the live sessions only: the ended ones (their
+	 * expiry counted so far) no longer matter. */
+	r->holders_expire = 0;
 	for (size_t b = 0; b < BUCKETS; b++)
-		for (struct session *s = r->buckets[b]; s; s = s->next)
+		for (struct session *s = r->buckets[b]; s; s = s->next) {
+			holds_keys(r, s);
 			if (s->bound)
 				send_keys(r, s, now);
+		}
 	return 0;
 }
 
@@ -641,6 +657,18 @@ static void tick(struct dm_remote *r, uint64_t now)
 	}
 	if (r->rotating && (all_acked || now - r->rotate_us >= DM_REMOTE_ROTATE_WAIT_MS * 1000u))
 		commit(r, now);
+	/* A token expired (its sessions were dropped above, or earlier): its
+	 * delegate may have kept the keys, so they are replaced. */
+	if (r->holders_expire && wall >= r->holders_expire) {
+		int rc = start_rotation(r, now);
+		if (rc < 0) {
+			r->holders_expire = 0; /* not retried every tick */
+			dm_log(DM_LOG_ERROR, "remote: rotation after a token expired failed: %s",
+			       dm_strerror(rc));
+		} else {
+			dm_log(DM_LOG_INFO, "remote: a delegate's token expired, keys rotating");
+		}
+	}
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -793,6 +821,7 @@ char *dm_remote_session_new(void *user, const char *delegate_id, const char *nam
 	 * key update after its first hello (it acknowledges this generation). */
 	s->acked = r->generation;
 	s->created_us = mono_us();
+	holds_keys(r, s);
 	json_t *chans = channel_keys(r);
 	json_t *o = chans ? json_pack("{s:s,s:s,s:i,s:i,s:i,s:s,s:i,s:I,s:s,s:o}", "session",
 				      s->hex, "key", key64, "udp_port", (int)r->port, "hello_s",

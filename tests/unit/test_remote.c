@@ -120,11 +120,12 @@ static int client_socket(void)
 	return fd;
 }
 
-static void open_session(struct fx *f, const char *delegate, const char *channel, struct sess *s)
+static void open_session_until(struct fx *f, const char *delegate, long long expires,
+			       const char *channel, struct sess *s)
 {
 	memset(s, 0, sizeof *s);
 	int status = 0;
-	char *text = dm_remote_session_new(f->r, delegate, delegate, 0, channel, &status);
+	char *text = dm_remote_session_new(f->r, delegate, delegate, expires, channel, &status);
 	assert_non_null(text);
 	assert_int_equal(status, 201);
 	json_t *o = json_loads(text, 0, NULL);
@@ -157,6 +158,11 @@ static void open_session(struct fx *f, const char *delegate, const char *channel
 	}
 	json_decref(o);
 	s->fd = client_socket();
+}
+
+static void open_session(struct fx *f, const char *delegate, const char *channel, struct sess *s)
+{
+	open_session_until(f, delegate, 0, channel, s);
 }
 
 static void hello_from(struct fx *f, struct sess *s, int fd, uint64_t counter, uint32_t generation)
@@ -513,6 +519,50 @@ static void remote_session_limits(void **state)
 		close(s[i].fd);
 }
 
+/* A token that expires ends its sessions and, as a revocation does, rotates
+ * the keys its delegate held; the delegates left get the new ones. */
+static void remote_expiry_rotates(void **state)
+{
+	struct fx *f = *state;
+	struct sess keep, brief;
+	open_session(f, "keep", "fr", &keep);
+	open_session_until(f, "brief", (long long)time(NULL) + 1, "fr", &brief);
+	hello(f, &keep);
+	hello(f, &brief);
+	sleep_ms(50);
+	assert_int_equal(dm_remote_listeners(f->r, 2), 2);
+	drain(keep.fd, NULL, NULL, NULL, NULL, NULL);
+	/* past the expiry (whole seconds) and a tick */
+	long long until = (long long)time(NULL) + 2;
+	while ((long long)time(NULL) < until)
+		sleep_ms(50);
+	sleep_ms(100);
+	assert_int_equal(dm_remote_listeners(f->r, 2), 1);
+	uint8_t kbuf[DM_RPROTO_KEYS_MAX_LEN];
+	size_t kl = 0;
+	int keys = 0;
+	drain(keep.fd, NULL, &keys, NULL, kbuf, &kl);
+	assert_true(keys >= 1);
+	struct dm_rproto_keyset ks;
+	assert_int_equal(dm_rproto_keys_read(kbuf, kl, keep.id, &keep.keys, &ks), 0);
+	assert_int_equal(ks.generation, 2);
+	int brief_keys = 0;
+	drain(brief.fd, NULL, &brief_keys, NULL, NULL, NULL);
+	assert_int_equal(brief_keys, 0);
+	hello_from(f, &keep, keep.fd, ++keep.counter, 2);
+	sleep_ms(80);
+	struct dm_remote_stats st;
+	dm_remote_get_stats(f->r, &st);
+	assert_int_equal(st.rotations, 1);
+	assert_int_equal(st.generation, 2);
+	/* one rotation per expiry, not one per tick */
+	sleep_ms(200);
+	dm_remote_get_stats(f->r, &st);
+	assert_int_equal(st.rotations, 1);
+	close(keep.fd);
+	close(brief.fd);
+}
+
 /* A session made before a rotation and bound after it holds stale keys: its
  * first hello gets a key update with the keys in use. */
 static void remote_missed_rotation(void **state)
@@ -599,6 +649,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(remote_rotation_without_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(remote_double_revocation, setup, teardown),
 		cmocka_unit_test_setup_teardown(remote_session_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(remote_expiry_rotates, setup, teardown),
 		cmocka_unit_test_setup_teardown(remote_missed_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(remote_challenge, setup, teardown),
 	};
