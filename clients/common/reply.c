@@ -1,5 +1,6 @@
 #include "reply.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,9 +17,16 @@ size_t dm_reply_write(char *p, size_t size, size_t n, void *user)
 		size_t cap = b->cap ? b->cap : 4096;
 		while (cap < b->len + k + 1)
 			cap *= 2;
-		char *q = realloc(b->p, cap);
+		/* Not realloc: the answer may hold keys or a token, and realloc
+		 * would leave the old copy behind uncleared. */
+		char *q = malloc(cap);
 		if (!q)
 			return 0;
+		if (b->p) {
+			memcpy(q, b->p, b->len);
+			OPENSSL_cleanse(b->p, b->cap);
+			free(b->p);
+		}
 		b->p = q;
 		b->cap = cap;
 	}

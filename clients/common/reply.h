@@ -19,8 +19,9 @@ struct dm_reply {
 
 /* A CURLOPT_WRITEFUNCTION with CURLOPT_WRITEDATA a struct dm_reply: appends
  * size * n bytes. Returns them, or 0 (libcurl then fails the transfer) when
- * the answer would pass max (sets overflow) or memory runs out. Set len to 0
- * to reuse the buffer; free p when done. */
+ * the answer would pass max (sets overflow) or memory runs out. A buffer
+ * that grows is moved, the old one cleared. Set len to 0 to reuse the
+ * buffer; clear and free p when done. */
 size_t dm_reply_write(char *p, size_t size, size_t n, void *user);
 
 #endif

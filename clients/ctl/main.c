@@ -3,6 +3,7 @@
  * builds requests and shows answers. */
 #include <curl/curl.h>
 
+#include "dragoman/secmem.h"
 #include "tls_pin.h"
 #include "reply.h"
 #include "token.h"
@@ -155,7 +156,7 @@ static long request(const struct ctl *c, const char *method, const char *path, c
 	if (rc != CURLE_OK) {
 		fprintf(stderr, PROG ": %s: %s\n", c->url,
 			b.overflow ? "the answer is too long" : why_failed(c, rc));
-		free(b.p);
+		dm_secmem_free(b.p);
 	} else {
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 		*reply = b.p ? b.p : strdup("");
@@ -544,7 +545,7 @@ static int post_json(const struct ctl *c, const char *path, json_t *body)
 		ret = report_refusal(status, reply);
 	else
 		ret = print_reply(c, reply, !strcmp(path, "/api/v1/floor"));
-	free(reply);
+	dm_secmem_free(reply);
 	return ret;
 }
 
@@ -616,7 +617,7 @@ static int call_json(const struct ctl *c, const char *method, const char *path, 
 			ret = 1;
 		}
 	}
-	free(reply);
+	dm_secmem_free(reply);
 	return ret;
 }
 
@@ -739,7 +740,7 @@ static int run(const struct ctl *c, int argc, char **argv)
 		int ret = status < 0			   ? 1
 			  : (status < 200 || status > 299) ? report_refusal(status, reply)
 							   : print_reply(c, reply, false);
-		free(reply);
+		dm_secmem_free(reply);
 		return ret;
 	}
 	if (!strcmp(cmd, "events")) {
@@ -782,6 +783,8 @@ int main(int argc, char **argv)
 	struct ctl c = {.url = DEFAULT_URL};
 	const char *token_file = NULL;
 	int opt;
+	/* "delegate add" receives a token: the JSON is cleared. */
+	dm_secmem_json_install();
 	/* "+": options end at the command, so "volume fr-1 -6" keeps its -6. */
 	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (opt) {

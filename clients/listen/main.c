@@ -9,6 +9,7 @@
 #include "dragoman/playout.h"
 #include "dragoman/receiver.h"
 #include "dragoman/sdp.h"
+#include "dragoman/secmem.h"
 #include "output.h"
 #include "remote.h"
 #include "tls_pin.h"
@@ -149,6 +150,8 @@ int main(int argc, char **argv)
 	double duration = 0;
 	bool stats = false, verbose = false;
 	int o;
+	/* The remote session's answer carries keys: its JSON is cleared. */
+	dm_secmem_json_install();
 	while ((o = getopt_long(argc, argv, "s:c:C:o:n:p:i:d:SvhR:T:A:P:", opts, NULL)) != -1) {
 		switch (o) {
 		case 's': sdp_path = optarg; break;

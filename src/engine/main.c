@@ -3,6 +3,7 @@
 #include "dragoman/error.h"
 #include "dragoman/keys.h"
 #include "dragoman/log.h"
+#include "dragoman/secmem.h"
 #include "engine.h"
 
 #include <getopt.h>
@@ -58,6 +59,8 @@ int main(int argc, char **argv)
 	const char *config_path = NULL, *sdp_dir = NULL, *keygen = NULL;
 	bool check = false, verbose = false;
 	int workers = 0, o;
+	/* The API's answers carry keys: the JSON behind them is cleared. */
+	dm_secmem_json_install();
 	while ((o = getopt_long(argc, argv, "c:s:k:w:vh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c': config_path = optarg; break;
