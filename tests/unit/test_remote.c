@@ -526,15 +526,16 @@ static void remote_expiry_rotates(void **state)
 	struct fx *f = *state;
 	struct sess keep, brief;
 	open_session(f, "keep", "fr", &keep);
-	open_session_until(f, "brief", (long long)time(NULL) + 1, "fr", &brief);
+	/* 1 to 2 s from now (whole seconds): time to bind first */
+	long long expires = (long long)time(NULL) + 2;
+	open_session_until(f, "brief", expires, "fr", &brief);
 	hello(f, &keep);
 	hello(f, &brief);
 	sleep_ms(50);
 	assert_int_equal(dm_remote_listeners(f->r, 2), 2);
 	drain(keep.fd, NULL, NULL, NULL, NULL, NULL);
-	/* past the expiry (whole seconds) and a tick */
-	long long until = (long long)time(NULL) + 2;
-	while ((long long)time(NULL) < until)
+	/* past the expiry and a tick */
+	while ((long long)time(NULL) < expires)
 		sleep_ms(50);
 	sleep_ms(100);
 	assert_int_equal(dm_remote_listeners(f->r, 2), 1);
