@@ -26,13 +26,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUCKETS 4096	 /* session hash buckets (ids are random: the first bytes hash) */
-#define RATE_SLOTS 16384 /* per-address hello rate limiters */
-#define RATE_PROBE 8	 /* slots an address may take, from its hash on */
-#define MAX_REVOKED 4096 /* delegates revoked during this run, remembered */
-#define TICK_MS 20	 /* timers: rotation, key resends, timeouts */
-#define FORGET_S 300	 /* an unbound session without hellos this long is dropped */
-#define FIRST_HELLO_S 60 /* a session never bound within this is dropped */
+#define BUCKETS 4096	       /* session hash buckets (ids are random: the first bytes hash) */
+#define RATE_SLOTS 16384       /* per-address hello rate limiters */
+#define RATE_PROBE 8	       /* slots an address may take, from its hash on */
+#define MAX_REVOKED 4096       /* delegates revoked during this run, remembered */
+#define TICK_MS 20	       /* timers: rotation, key resends, timeouts */
+#define ROTATION_RETRY_MS 1000 /* a rotation that failed (out of memory) */
+#define FORGET_S 300	       /* an unbound session without hellos this long is dropped */
+#define FIRST_HELLO_S 60       /* a session never bound within this is dropped */
 
 struct session {
 	uint8_t id[DM_RPROTO_SESSION_ID_LEN];
@@ -46,6 +47,12 @@ struct session {
 	struct sockaddr_in addr;
 	uint64_t counter;  /* last accepted */
 	uint64_t hello_us; /* last accepted, 0: none */
+	/* The last sign that the bound address wants the stream: the bind, or
+	 * a hello from there (a hello from elsewhere keeps the session, not
+	 * the stream to an address that may have passed to someone else). */
+	uint64_t consent_us;
+	uint64_t bound_counter; /* counter when last bound: a response binds
+				 * only after a newer hello (no replay) */
 	uint64_t created_us;
 	uint32_t acked; /* key generation it holds */
 	uint64_t keys_sent_us;
@@ -74,6 +81,7 @@ struct dm_remote {
 	bool rotating;
 	uint64_t rotate_us;
 	struct dm_rproto_keyset next; /* generation + 1, while rotating */
+	uint64_t rotation_retry_us;   /* a rotation that failed: tried again then */
 	/* The earliest token expiry (time(NULL) scale; 0: none) among the
 	 * sessions given the keys in use or being handed out, ended ones
 	 * included: when it passes, those keys go, as at a revocation. */
@@ -410,7 +418,7 @@ static uint32_t ntp_mid(void)
 
 /* The cookie of a session at an address in a 10 s time slot: the engine's
  * MAC, so it keeps no state per challenge. */
-static void cookie_of(const struct dm_remote *r, const uint8_t *id, const struct sockaddr_in *a,
+static bool cookie_of(const struct dm_remote *r, const uint8_t *id, const struct sockaddr_in *a,
 		      uint64_t slot, uint8_t out[DM_RPROTO_COOKIE_LEN])
 {
 	uint8_t msg[DM_RPROTO_SESSION_ID_LEN + 4 + 2 + 8], mac[32];
@@ -420,9 +428,12 @@ static void cookie_of(const struct dm_remote *r, const uint8_t *id, const struct
 	for (int i = 0; i < 8; i++)
 		msg[22 + i] = (uint8_t)(slot >> (56 - 8 * i));
 	unsigned int n = sizeof mac;
+	/* On failure no cookie at all: a fixed one would be one anybody
+	 * could answer. */
 	if (!HMAC(EVP_sha256(), r->cookie_key, sizeof r->cookie_key, msg, sizeof msg, mac, &n))
-		memset(mac, 0, sizeof mac); /* a cookie nobody can answer */
+		return false;
 	memcpy(out, mac, DM_RPROTO_COOKIE_LEN);
+	return true;
 }
 
 static uint64_t cookie_slot(void)
@@ -439,8 +450,8 @@ static bool cookie_valid(const struct dm_remote *r, const uint8_t *id, const str
 	uint64_t slot = cookie_slot();
 	uint8_t want[DM_RPROTO_COOKIE_LEN];
 	for (uint64_t k = 0; k < 2 && k <= slot; k++) {
-		cookie_of(r, id, a, slot - k, want);
-		if (CRYPTO_memcmp(want, cookie, sizeof want) == 0)
+		if (cookie_of(r, id, a, slot - k, want) &&
+		    CRYPTO_memcmp(want, cookie, sizeof want) == 0)
 			return true;
 	}
 	return false;
@@ -452,8 +463,8 @@ static void challenge(struct dm_remote *r, struct session *s, const struct socka
 {
 	(void)now;
 	uint8_t cookie[DM_RPROTO_COOKIE_LEN], buf[DM_RPROTO_CHALLENGE_LEN];
-	cookie_of(r, s->id, to, cookie_slot(), cookie);
-	if (dm_rproto_challenge_write(s->id, cookie, buf, sizeof buf) == (int)sizeof buf &&
+	if (cookie_of(r, s->id, to, cookie_slot(), cookie) &&
+	    dm_rproto_challenge_write(s->id, cookie, buf, sizeof buf) == (int)sizeof buf &&
 	    sendto(r->fd, buf, sizeof buf, 0, (const struct sockaddr *)to, sizeof *to) ==
 		    (ssize_t)sizeof buf)
 		inc(&r->challenges);
@@ -467,16 +478,19 @@ static void on_hello(struct dm_remote *r, const uint8_t *buf, size_t len,
 		inc(&r->malformed);
 		return;
 	}
-	if (!allow(r, from, now)) {
-		inc(&r->limited);
-		return;
-	}
 	pthread_mutex_lock(&r->lock);
+	/* Read under the lock: an API thread may have stamped a time in a
+	 * session or the rotation after our caller read the clock. */
+	now = mono_us();
 	struct session *s = find(r, id);
 	struct dm_rproto_hello h;
 	int rc;
+	/* The session first, then the rate: junk sent in a listener's name
+	 * (its address, any session id) must not use up its hellos. */
 	if (!s) {
 		inc(&r->unknown);
+	} else if (!allow(r, from, now)) {
+		inc(&r->limited);
 	} else if ((rc = dm_rproto_hello_verify(buf, len, &s->keys, &h)) < 0) {
 		inc(rc == DM_EAUTH ? &r->bad_auth : &r->malformed);
 	} else if (h.counter <= s->counter) {
@@ -495,6 +509,8 @@ static void on_hello(struct dm_remote *r, const uint8_t *buf, size_t len,
 		 * but a challenge (smaller than the hello) is sent to it. */
 		if (!here)
 			challenge(r, s, from, now);
+		else
+			s->consent_us = now;
 		s->acked = h.generation;
 		s->report = h.report;
 		if (h.report.lsr) {
@@ -530,6 +546,8 @@ static void bind_to(struct dm_remote *r, struct session *s, const struct sockadd
 	if (dm_fanout_add(r->fanouts[s->channel], &s->addr) < 0)
 		return;
 	s->bound = true;
+	s->bound_counter = s->counter;
+	s->consent_us = now;
 	char a[INET_ADDRSTRLEN];
 	inet_ntop(AF_INET, &from->sin_addr, a, sizeof a);
 	dm_log(DM_LOG_INFO, "remote: %s (%s) listens on %s from %s:%u", s->name, s->delegate,
@@ -547,20 +565,25 @@ static void on_response(struct dm_remote *r, const uint8_t *buf, size_t len,
 		inc(&r->malformed);
 		return;
 	}
-	if (!allow(r, from, now)) {
-		inc(&r->limited);
-		return;
-	}
 	pthread_mutex_lock(&r->lock);
+	now = mono_us();
 	struct session *s = find(r, id);
 	int rc;
 	if (!s) {
 		inc(&r->unknown);
+	} else if (!allow(r, from, now)) {
+		inc(&r->limited);
 	} else if ((rc = dm_rproto_response_verify(buf, len, &s->keys, cookie)) < 0) {
 		inc(rc == DM_EAUTH ? &r->bad_auth : &r->malformed);
 	} else if (!cookie_valid(r, id, from, cookie)) {
 		inc(&r->bad_cookie);
-	} else if (!bound_at(s, from)) {
+	} else if (bound_at(s, from)) {
+		/* already there */
+	} else if (s->counter <= s->bound_counter) {
+		/* No hello since the last bind: an old response sent again
+		 * (to pull the session back to an address it left). */
+		inc(&r->replayed);
+	} else {
 		bind_to(r, s, from, now);
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -621,9 +644,10 @@ static int start_rotation(struct dm_remote *r, uint64_t now)
 	return 0;
 }
 
-static void tick(struct dm_remote *r, uint64_t now)
+static void tick(struct dm_remote *r)
 {
 	pthread_mutex_lock(&r->lock);
+	uint64_t now = mono_us(); /* under the lock: see on_hello */
 	bool all_acked = true;
 	long long wall = (long long)time(NULL);
 	for (size_t b = 0; b < BUCKETS; b++) {
@@ -638,7 +662,8 @@ static void tick(struct dm_remote *r, uint64_t now)
 			    quiet > FORGET_S * 1000000ull) {
 				drop(r, s);
 			} else {
-				if (s->bound && quiet > DM_REMOTE_TIMEOUT_S * 1000000ull) {
+				if (s->bound &&
+				    now - s->consent_us > DM_REMOTE_TIMEOUT_S * 1000000ull) {
 					dm_log(DM_LOG_INFO,
 					       "remote: %s (%s): no hello for %d s, stopped "
 					       "sending",
@@ -658,15 +683,21 @@ static void tick(struct dm_remote *r, uint64_t now)
 	if (r->rotating && (all_acked || now - r->rotate_us >= DM_REMOTE_ROTATE_WAIT_MS * 1000u))
 		commit(r, now);
 	/* A token expired (its sessions were dropped above, or earlier): its
-	 * delegate may have kept the keys, so they are replaced. */
-	if (r->holders_expire && wall >= r->holders_expire) {
+	 * delegate may have kept the keys, so they are replaced. A rotation
+	 * that failed (revocation or expiry) is tried again every second. */
+	bool expired = r->holders_expire && wall >= r->holders_expire;
+	bool retry = r->rotation_retry_us && now >= r->rotation_retry_us;
+	if ((expired && !r->rotation_retry_us) || retry) {
 		int rc = start_rotation(r, now);
 		if (rc < 0) {
-			r->holders_expire = 0; /* not retried every tick */
-			dm_log(DM_LOG_ERROR, "remote: rotation after a token expired failed: %s",
+			r->rotation_retry_us = now + ROTATION_RETRY_MS * 1000u;
+			dm_log(DM_LOG_ERROR, "remote: key rotation failed (tried again in 1 s): %s",
 			       dm_strerror(rc));
 		} else {
-			dm_log(DM_LOG_INFO, "remote: a delegate's token expired, keys rotating");
+			r->rotation_retry_us = 0;
+			if (expired)
+				dm_log(DM_LOG_INFO,
+				       "remote: a delegate's token expired, keys rotating");
 		}
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -701,7 +732,7 @@ static void *remote_main(void *arg)
 		uint64_t now = mono_us();
 		if (now >= next_tick) {
 			next_tick = now + TICK_MS * 1000u;
-			tick(r, now);
+			tick(r);
 		}
 	}
 	return NULL;
@@ -898,8 +929,8 @@ void dm_remote_revoked(void *user, const char *delegate_id)
 	struct dm_remote *r = user;
 	if (!r || !delegate_id)
 		return;
-	uint64_t now = mono_us();
 	pthread_mutex_lock(&r->lock);
+	uint64_t now = mono_us(); /* under the lock: see on_hello */
 	if (!r->revoked)
 		r->revoked = calloc(MAX_REVOKED, sizeof *r->revoked);
 	if (r->revoked) {
@@ -925,10 +956,13 @@ void dm_remote_revoked(void *user, const char *delegate_id)
 	}
 	/* Every remote stream: a delegate holds the keys of all channels. */
 	int rc = start_rotation(r, now);
+	if (rc < 0)
+		r->rotation_retry_us = now + ROTATION_RETRY_MS * 1000u;
 	pthread_mutex_unlock(&r->lock);
 	if (rc < 0)
-		dm_log(DM_LOG_ERROR, "remote: rotation after revoking %s failed: %s", delegate_id,
-		       dm_strerror(rc));
+		dm_log(DM_LOG_ERROR,
+		       "remote: rotation after revoking %s failed (tried again in 1 s): %s",
+		       delegate_id, dm_strerror(rc));
 	else
 		dm_log(DM_LOG_INFO,
 		       "remote: delegate %s revoked, %zu session(s) ended, keys rotating",
@@ -940,8 +974,8 @@ json_t *dm_remote_sessions_json(struct dm_remote *r)
 	json_t *arr = json_array();
 	if (!arr || !r)
 		return arr;
-	uint64_t now = mono_us();
 	pthread_mutex_lock(&r->lock);
+	uint64_t now = mono_us(); /* under the lock: see on_hello */
 	for (size_t b = 0; b < BUCKETS; b++)
 		for (struct session *s = r->buckets[b]; s; s = s->next) {
 			char addr[48];

@@ -3,7 +3,8 @@
 # from tests/integration/remote_peer.py (the protocol written independently):
 # forged hellos (random session ids and tags), hellos for a real session
 # under a wrong key, a valid hello replayed from another address, hellos for
-# another session under our own key, a flood of 2,000 hellos in a second,
+# another session under our own key, a flood of 2,000 hellos in a second
+# (for a real session, with random tags),
 # and a valid hello from an address that never answers the engine's
 # challenge (what a forged source address looks like).
 #

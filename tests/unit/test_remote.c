@@ -325,12 +325,17 @@ static void remote_bad_hellos_dropped(void **state)
 	assert_int_equal(st.bad_auth, 1);
 	assert_int_equal(st.unknown_session, 1);
 	assert_int_equal(st.bound, 1);
-	/* a flood from one address: at most DM_REMOTE_HELLOS_PER_S get through */
+	/* a flood from one address for a real session (forged tags): at most
+	 * DM_REMOTE_HELLOS_PER_S reach the tag check */
+	struct sess flood = s;
+	flood.keys.hello[0] ^= 0x01;
 	for (int i = 0; i < 50; i++)
-		hello_from(f, &unknown, evil, 200 + (uint64_t)i, 1);
+		hello_from(f, &flood, evil, 200 + (uint64_t)i, 1);
 	sleep_ms(100);
 	dm_remote_get_stats(f->r, &st);
 	assert_true(st.rate_limited >= 50 - DM_REMOTE_HELLOS_PER_S);
+	assert_true(st.bad_auth <= 1 + DM_REMOTE_HELLOS_PER_S);
+	assert_int_equal(drain(evil, NULL, NULL, NULL, NULL, NULL), 0);
 	close(evil);
 	close(s.fd);
 	close(other.fd);
@@ -564,6 +569,129 @@ static void remote_expiry_rotates(void **state)
 	close(brief.fd);
 }
 
+/* Junk hellos in a listener's name (its address, a session id that does not
+ * exist) do not use up its rate: its own hellos still pass. */
+static void remote_junk_does_not_limit(void **state)
+{
+	struct fx *f = *state;
+	struct sess s;
+	open_session(f, "d1", "fr", &s);
+	hello(f, &s);
+	sleep_ms(50);
+	struct sess junk = s;
+	junk.id[0] ^= 0xff;
+	for (int i = 0; i < 50; i++)
+		hello_from(f, &junk, s.fd, 100 + (uint64_t)i, 1);
+	struct dm_remote_stats st;
+	sleep_ms(50);
+	dm_remote_get_stats(f->r, &st);
+	uint64_t hellos = st.hellos;
+	assert_int_equal(st.unknown_session, 50);
+	assert_int_equal(st.rate_limited, 0);
+	hello_from(f, &s, s.fd, ++s.counter, 1);
+	sleep_ms(50);
+	dm_remote_get_stats(f->r, &st);
+	assert_int_equal(st.hellos, hellos + 1);
+	assert_int_equal(st.rate_limited, 0);
+	close(s.fd);
+}
+
+/* Whether the session whose id starts with hex is bound, in the API's list. */
+static bool listed_bound(struct fx *f, const char *hex)
+{
+	json_t *arr = dm_remote_sessions_json(f->r);
+	assert_non_null(arr);
+	bool bound = false;
+	size_t i;
+	json_t *o;
+	json_array_foreach(arr, i, o)
+	{
+		if (strncmp(json_string_value(json_object_get(o, "session")), hex, 8) == 0)
+			bound = json_is_string(json_object_get(o, "address"));
+	}
+	json_decref(arr);
+	return bound;
+}
+
+/* A response sent again, after its session left the address for another
+ * session there, does not pull it back: a bind needs a newer hello. */
+static void remote_response_replay(void **state)
+{
+	struct fx *f = *state;
+	struct sess s1, s2;
+	open_session(f, "d1", "fr", &s1);
+	open_session(f, "d1", "en", &s2);
+	hello_from(f, &s1, s1.fd, ++s1.counter, 1);
+	uint8_t buf[128], resp[DM_RPROTO_RESPONSE_LEN];
+	struct pollfd p = {.fd = s1.fd, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 500), 1);
+	ssize_t len = recv(s1.fd, buf, sizeof buf, 0);
+	assert_int_equal(len, DM_RPROTO_CHALLENGE_LEN);
+	uint8_t id[DM_RPROTO_SESSION_ID_LEN], cookie[DM_RPROTO_COOKIE_LEN];
+	assert_int_equal(dm_rproto_challenge_read(buf, (size_t)len, id, cookie), 0);
+	assert_int_equal(dm_rproto_response_write(id, cookie, &s1.keys, resp, sizeof resp),
+			 sizeof resp);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				.sin_port = htons(f->port)};
+	assert_int_equal(sendto(s1.fd, resp, sizeof resp, 0, (struct sockaddr *)&a, sizeof a),
+			 sizeof resp);
+	sleep_ms(50);
+	assert_true(listed_bound(f, s1.hex));
+	/* s2 takes the address over */
+	hello_from(f, &s2, s1.fd, ++s2.counter, 1);
+	assert_true(answer_challenge(f, &s2, s1.fd));
+	sleep_ms(50);
+	assert_true(listed_bound(f, s2.hex));
+	assert_false(listed_bound(f, s1.hex));
+	struct dm_remote_stats st;
+	dm_remote_get_stats(f->r, &st);
+	uint64_t replayed = st.replayed;
+	/* s1's old response, again */
+	assert_int_equal(sendto(s1.fd, resp, sizeof resp, 0, (struct sockaddr *)&a, sizeof a),
+			 sizeof resp);
+	sleep_ms(50);
+	assert_true(listed_bound(f, s2.hex));
+	assert_false(listed_bound(f, s1.hex));
+	dm_remote_get_stats(f->r, &st);
+	assert_int_equal(st.replayed, replayed + 1);
+	close(s1.fd);
+	close(s2.fd);
+}
+
+/* Hellos that keep coming from another address, which never answers the
+ * challenge, keep the session but not the stream to the old address: after
+ * DM_REMOTE_TIMEOUT_S without a hello from there, nothing more goes there
+ * (it may have passed to someone else behind the same NAT). */
+static void remote_consent_from_bound_address(void **state)
+{
+	struct fx *f = *state;
+	struct sess s;
+	open_session(f, "d1", "fr", &s);
+	hello(f, &s);
+	sleep_ms(50);
+	assert_int_equal(dm_remote_listeners(f->r, 2), 1);
+	int elsewhere = client_socket();
+	for (int t = 0; t <= DM_REMOTE_TIMEOUT_S + 1; t++) {
+		hello_from(f, &s, elsewhere, ++s.counter, 1);
+		feed(f, 100);
+		sleep_ms(900);
+	}
+	feed(f, 100);
+	assert_int_equal(dm_remote_listeners(f->r, 2), 0);
+	struct dm_remote_stats st;
+	dm_remote_get_stats(f->r, &st);
+	assert_int_equal(st.sessions, 1);
+	/* the last second: nothing reached the old address */
+	drain(s.fd, NULL, NULL, NULL, NULL, NULL);
+	feed(f, 200);
+	int rtp = 0;
+	drain(s.fd, &rtp, NULL, NULL, NULL, NULL);
+	assert_int_equal(rtp, 0);
+	close(elsewhere);
+	close(s.fd);
+}
+
 /* A session made before a rotation and bound after it holds stale keys: its
  * first hello gets a key update with the keys in use. */
 static void remote_missed_rotation(void **state)
@@ -651,6 +779,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(remote_double_revocation, setup, teardown),
 		cmocka_unit_test_setup_teardown(remote_session_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(remote_expiry_rotates, setup, teardown),
+		cmocka_unit_test_setup_teardown(remote_junk_does_not_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(remote_response_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(remote_consent_from_bound_address, setup, teardown),
 		cmocka_unit_test_setup_teardown(remote_missed_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(remote_challenge, setup, teardown),
 	};
