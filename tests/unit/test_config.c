@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,6 +178,42 @@ static int group_teardown(void **state)
 }
 
 /* ---- good files ---- */
+
+/* configs/ministerial.conf, the reference event, as committed: in a
+ * folder of its own with what its header says to create first. */
+static void config_ministerial_loads(void **state)
+{
+	(void)state;
+	FILE *in = fopen(src_path("configs/ministerial.conf"), "r");
+	assert_non_null(in);
+	static char text[16384];
+	size_t n = fread(text, 1, sizeof text - 1, in);
+	fclose(in);
+	assert_true(n > 0 && n < sizeof text - 1);
+	text[n] = '\0';
+	const char *conf = write_file("ministerial.conf", text, 0644);
+	write_file("ministerial.tokens", "technician 0123456789abcdef0123456789abcdef\n", 0600);
+	const char *rec = tmp_path("recordings");
+	assert_true(mkdir(rec, 0755) == 0 || errno == EEXIST);
+	struct dm_config *cfg = NULL;
+	int rc = load(conf, false, &cfg);
+	if (rc != 0)
+		dump_got();
+	assert_int_equal(rc, 0);
+	assert_int_equal(got.n, 0);
+	const struct dm_conference_conf *c = dm_config_conference(cfg);
+	assert_string_equal(c->id, "ministerial");
+	assert_int_equal(dm_config_channel_count(cfg), 8); /* the floor and 7 languages */
+	assert_int_equal(dm_config_booth_count(cfg), 7);
+	assert_int_equal(dm_config_console_count(cfg), 14);
+	assert_string_equal(c->recording_dir, rec);
+	/* the retour booths give English on B */
+	size_t retour = 0;
+	for (size_t i = 0; i < dm_config_console_count(cfg); i++)
+		retour += dm_config_console(cfg, i)->b > 0;
+	assert_int_equal(retour, 6);
+	dm_config_free(cfg);
+}
 
 static void config_demo_loads(void **state)
 {
@@ -1377,6 +1414,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(config_demo_loads),
+		cmocka_unit_test(config_ministerial_loads),
 		cmocka_unit_test(config_defaults),
 		cmocka_unit_test(config_all_fields),
 		cmocka_unit_test(config_accepted_values),
