@@ -1,6 +1,7 @@
 #include "token.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,9 @@ static int read_first_line(const char *prog, const char *path, char *tok, size_t
 	struct stat st;
 	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
 		fprintf(stderr, "%s: warning: %s is accessible by group or others\n", prog, path);
+	/* Unbuffered: stdio's buffer would keep a copy of the token that
+	 * fclose frees uncleared. fgets then reads a byte at a time. */
+	setvbuf(f, NULL, _IONBF, 0);
 	char line[DM_CLIENT_TOKEN_MAX + 64];
 	bool got = fgets(line, sizeof line, f) != NULL;
 	fclose(f);
@@ -39,8 +43,18 @@ static int read_first_line(const char *prog, const char *path, char *tok, size_t
 		memcpy(tok, s, n);
 		tok[n] = '\0';
 	}
-	memset(line, 0, sizeof line);
+	/* OPENSSL_cleanse: a memset of a dying buffer is removed by the
+	 * compiler. */
+	OPENSSL_cleanse(line, sizeof line);
 	return rc;
+}
+
+void dm_client_headers_free(struct curl_slist *h)
+{
+	for (struct curl_slist *p = h; p; p = p->next)
+		if (p->data)
+			OPENSSL_cleanse(p->data, strlen(p->data));
+	curl_slist_free_all(h);
 }
 
 int dm_client_token(const char *prog, const char *token_file, char *tok, size_t cap)

@@ -3,6 +3,7 @@
 #ifndef DRAGOMAN_CLIENT_TOKEN_H
 #define DRAGOMAN_CLIENT_TOKEN_H
 
+#include <curl/curl.h>
 #include <stddef.h>
 
 #define DM_CLIENT_TOKEN_MAX 512
@@ -13,5 +14,9 @@
  * "prog: why" to stderr. Returns 0, or the exit status to leave with: 2 when
  * no file can be named, 1 when it cannot be read or holds no token. */
 int dm_client_token(const char *prog, const char *token_file, char *tok, size_t cap);
+
+/* curl_slist_free_all for request headers, clearing each first: libcurl
+ * copies "Authorization: Bearer TOKEN" into the list. NULL is fine. */
+void dm_client_headers_free(struct curl_slist *h);
 
 #endif

@@ -161,7 +161,7 @@ static long request(const struct ctl *c, const char *method, const char *path, c
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 		*reply = b.p ? b.p : strdup("");
 	}
-	curl_slist_free_all(h);
+	dm_client_headers_free(h);
 	curl_easy_cleanup(curl);
 	return status;
 }
@@ -496,7 +496,7 @@ static int events(const struct ctl *c)
 		curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s);
 		CURLcode rc = curl_easy_perform(curl);
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-		curl_slist_free_all(h);
+		dm_client_headers_free(h);
 		curl_easy_cleanup(curl);
 		if (status && (status < 200 || status > 299)) {
 			int ret = report_refusal(status, s.refusal.p ? s.refusal.p : "");

@@ -322,6 +322,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	if (dm_receiver_start(r) < 0) {
 		fprintf(stderr, "dragoman-listen: cannot start the receiver thread\n");
+		dm_listen_remote_free(rm); /* ends the remote session */
 		return 1;
 	}
 

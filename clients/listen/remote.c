@@ -14,7 +14,6 @@
 #include "dragoman/srtp.h"
 #include "reply.h"
 #include "tls_pin.h"
-#include "reply.h"
 #include "token.h"
 
 #include <arpa/inet.h>
@@ -171,7 +170,7 @@ out:
 	if (b.p)
 		OPENSSL_cleanse(b.p, b.cap);
 	free(b.p);
-	curl_slist_free_all(h);
+	dm_client_headers_free(h);
 	return status;
 }
 
@@ -583,8 +582,12 @@ int dm_listen_remote_new(const struct dm_listen_remote_params *p, struct dm_list
 			fprintf(stderr, PROG ": %s\n", err);
 		goto fail;
 	}
-	if (resolve(rm, rm->s.udp_port, &rm->to) < 0)
+	if (resolve(rm, rm->s.udp_port, &rm->to) < 0) {
+		/* the session is open on the engine: end it (it counts towards
+		 * the delegate's limit until it times out) */
+		end_session(rm, rm->s.hex);
 		goto fail;
+	}
 	rm->up = true;
 	rm->rx_channels = rm->s.n;
 	*out = rm;

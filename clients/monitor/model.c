@@ -5,6 +5,7 @@
 
 #include "dragoman/error.h"
 #include "reply.h"
+#include "token.h"
 #include "tls_pin.h"
 
 #include <curl/curl.h>
@@ -213,7 +214,7 @@ static void *poller_main(void *arg)
 		set_link(m, MON_LINK_DOWN, "cannot start libcurl");
 		pthread_mutex_unlock(&m->lock);
 		wake(m);
-		curl_slist_free_all(h);
+		dm_client_headers_free(h);
 		curl_easy_cleanup(curl);
 		return NULL;
 	}
@@ -314,7 +315,7 @@ static void *poller_main(void *arg)
 	}
 	pthread_mutex_unlock(&m->lock);
 	free(b.p);
-	curl_slist_free_all(h);
+	dm_client_headers_free(h);
 	curl_easy_cleanup(curl);
 	return NULL;
 }
@@ -545,7 +546,7 @@ static void *follower_main(void *arg)
 		/* Refused (no events for this token, no such endpoint): no hurry. */
 		follower_sleep(m, status && status != 200 ? REFUSED_RETRY_S : RETRY_S);
 	}
-	curl_slist_free_all(h);
+	dm_client_headers_free(h);
 	return NULL;
 }
 
@@ -693,7 +694,7 @@ long mon_model_set_floor(struct mon_model *m, const char *channel, char *msg, si
 out:
 	free(b.p);
 	free(url);
-	curl_slist_free_all(h);
+	dm_client_headers_free(h);
 	curl_easy_cleanup(c);
 	free(text);
 	return status;

@@ -1137,6 +1137,7 @@ static void remote_request(struct dm_api *api, const struct route *rt, const cha
 		} else if (status == 401) {
 			/* Revoked or expired between the token check and now. */
 			reply_error(rep, 401, "delegate token revoked or expired");
+			rep->challenge = true; /* WWW-Authenticate, as every 401 */
 		} else if (status == 429) {
 			reply_error(rep, 429,
 				    "too many sessions for this delegate; end one (DELETE) or wait "

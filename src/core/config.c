@@ -699,6 +699,15 @@ static void check_remote(struct loader *ld)
 		report(ld, ld->remote_at,
 		       "remote: needs control.tokens_file (delegates are managed through the "
 		       "control api)");
+	/* Sessions hand out the channel keys, and delegates send their tokens:
+	 * beyond the engine's own host, only over TLS. (Behind a TLS proxy on
+	 * the same host, the API listens on loopback.) */
+	if (!cfg->conf.tls_cert[0] && strncmp(cfg->conf.control_addr, "127.", 4) != 0)
+		report(ld, ld->remote_at,
+		       "remote: the control api listens on %s without tls: delegates' tokens and "
+		       "the channel keys would cross the network in clear (set control.tls_cert "
+		       "and control.tls_key, or listen on 127.0.0.1)",
+		       cfg->conf.control_addr);
 	/* One key update carries every channel a remote listener may hear. */
 	if (cfg->channel_count > DM_RPROTO_MAX_KEYS)
 		report(ld, ld->remote_at,

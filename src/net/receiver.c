@@ -994,7 +994,8 @@ static void on_remote(struct dm_receiver *r, uint8_t *buf, size_t len, uint64_t 
 		on_rtcp(r, buf, len, now);
 		return;
 	}
-	if (kind != DM_RPROTO_KEYS)
+	/* Key updates and the engine's challenges are the caller's. */
+	if (kind != DM_RPROTO_KEYS && kind != DM_RPROTO_CHALLENGE)
 		inc(&r->malformed);
 	if (r->on_datagram)
 		r->on_datagram(r->user, buf, len);

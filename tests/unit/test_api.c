@@ -1602,6 +1602,13 @@ static void api_http_delegates(void **state)
 	assert_int_equal(http(port, "POST", "/api/v1/remote/sessions", tok, "{}", 2, false, &h),
 			 CURLE_OK);
 	assert_int_equal(h.status, 201);
+	/* revoked between the token check and the session: 401 as any other */
+	fake.new_status = 401;
+	assert_int_equal(http(port, "POST", "/api/v1/remote/sessions", tok, "{}", 2, false, &h),
+			 CURLE_OK);
+	assert_int_equal(h.status, 401);
+	assert_non_null(strstr(h.headers, "WWW-Authenticate: Bearer"));
+	fake.new_status = 201;
 	snprintf(path, sizeof path, "/api/v1/delegates/%s", id);
 	assert_int_equal(http(port, "DELETE", path, TECH, NULL, 0, false, &h), CURLE_OK);
 	assert_int_equal(h.status, 200);

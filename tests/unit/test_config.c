@@ -729,6 +729,10 @@ static const struct bad_case bad[] = {
 	 "remote: unknown profile 'dsl' (known: lan, lan-ultra, wifi, internet)", 1},
 	{"remote without tokens_file", CONF FLOOR "remote = { state_file = \"s.json\"; };\n", 3,
 	 "remote: needs control.tokens_file", 1},
+	{"remote with the api beyond loopback in clear",
+	 CONF FLOOR "control = { tokens_file = \"t.tokens\"; listen = \"0.0.0.0:8470\"; };\n"
+		    "remote = {\n state_file = \"s.json\"; };\n",
+	 4, "remote: the control api listens on 0.0.0.0 without tls", 1},
 	{"remote with an empty tokens_file",
 	 CONF FLOOR "control = { tokens_file = \"\"; };\nremote = { state_file = \"s.json\"; };\n",
 	 3, "control: 'tokens_file' is empty", 1 /* and no cascade */},

@@ -1518,6 +1518,15 @@ static void receiver_remote_decodes(void **state)
 	memcpy(copy, keys, sizeof keys);
 	assert_int_equal(dm_receiver_feed(r, copy, sizeof copy, 0), 0);
 	assert_int_equal(c.datagrams, 3);
+	/* The engine's challenge is the caller's too, not malformed. */
+	uint8_t chal[DM_RPROTO_CHALLENGE_LEN] = {'D', 'M', 'C', '1'};
+	assert_int_equal(dm_rproto_kind(chal, sizeof chal), DM_RPROTO_CHALLENGE);
+	dm_receiver_get_stats(r, &b);
+	rsend_raw(&en, chal, sizeof chal);
+	assert_int_equal(dm_receiver_poll(r, 5), 0);
+	assert_int_equal(c.datagrams, 4);
+	dm_receiver_get_stats(r, &a);
+	assert_int_equal(a.malformed, b.malformed);
 
 	/* Keys cleared (a new session): nothing authenticates until the new
 	 * keys are there; then the stream plays again. */
