@@ -258,8 +258,18 @@ static void send_all(struct dm_fanout *f, const uint8_t *buf, size_t len, bool m
 		return;
 	}
 	if (f->p_count == PENDING) {
-		/* The sender thread is far behind: drop the oldest. */
-		atomic_fetch_add_explicit(&f->send_errors, f->n_dests, memory_order_relaxed);
+		/* The sender thread is far behind: drop the oldest, counting the
+		 * subscribers of the groups it had not reached yet. */
+		const struct out *old = &f->pending[f->p_head];
+		size_t missed = f->n_dests;
+		if (old->media && old->next_group > 0) {
+			missed = 0;
+			for (int g = old->next_group; g < f->groups; g++)
+				if ((size_t)g < f->n_dests)
+					missed += (f->n_dests - (size_t)g + (size_t)f->groups - 1) /
+						  (size_t)f->groups;
+		}
+		atomic_fetch_add_explicit(&f->send_errors, missed, memory_order_relaxed);
 		f->p_head = (f->p_head + 1) % PENDING;
 		f->p_count--;
 	}
@@ -391,7 +401,7 @@ int dm_fanout_send_due(struct dm_fanout *f, uint64_t now_us, uint64_t *next_due_
 		 * sender was woken for it if the scheduler woke it later (that
 		 * delay is the caller's to report: a loaded or virtual machine
 		 * adds it to every thread). */
-		if (o.media) {
+		if (o.media && count) {
 			record_time(f, due > now_us ? due : now_us);
 			atomic_fetch_add_explicit(&f->bursts, 1, memory_order_relaxed);
 		}

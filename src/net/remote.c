@@ -301,15 +301,21 @@ static void *sender_main(void *arg)
 	struct dm_remote *r = arg;
 	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
 		uint64_t now = mono_us(), next = 0;
+		int sent = 0;
 		for (size_t c = 0; c < r->n_channels; c++) {
 			uint64_t nd = 0;
-			dm_fanout_send_due(r->fanouts[c], now, &nd);
+			sent += dm_fanout_send_due(r->fanouts[c], now, &nd);
 			if (nd && (!next || nd < next))
 				next = nd;
 		}
 		uint64_t after = mono_us();
-		if (next && next <= after)
-			continue;
+		/* Due already: again at once, unless nothing went (a fan-out
+		 * out of memory keeps its packet): then not in a busy loop. */
+		if (next && next <= after) {
+			if (sent)
+				continue;
+			next = after + 1000u;
+		}
 		uint64_t wait = next ? next - after : 100000u;
 		struct timespec ts = {(time_t)(wait / 1000000u), (long)(wait % 1000000u) * 1000L};
 		struct pollfd p = {.fd = r->wake_fd, .events = POLLIN};
@@ -742,11 +748,14 @@ int dm_remote_start(struct dm_remote *r)
 {
 	if (!r)
 		return DM_EINVAL;
-	if (r->running)
+	if (r->running && r->sending)
 		return 0;
-	if (pthread_create(&r->thread, NULL, remote_main, r) != 0)
-		return DM_EIO;
-	r->running = true;
+	if (!r->running) {
+		if (pthread_create(&r->thread, NULL, remote_main, r) != 0)
+			return DM_EIO;
+		r->running = true;
+	}
+	/* Called again after a failure here: the sender is what is missing. */
 	if (pthread_create(&r->sender, NULL, sender_main, r) != 0)
 		return DM_EIO;
 	r->sending = true;
