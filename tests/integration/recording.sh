@@ -341,8 +341,11 @@ else
 	dm_check "fr (listener): quietest 20 ms block, no dropout (dBFS)" \
 		"$(dm_json "$DM_TMP/full-fr.wav.json" block_rms_min_dbfs)" ">" -25
 	received=$(dm_stat full received)
+	# its --duration from its start; 1 s of it for starting up and joining
+	# on a busy machine (0.1 s seen idle): the gaps are judged by lost,
+	# concealed and the quietest block
 	dm_check "fr (listener): packets received" "$received" ">=" \
-		"$(dm_calc "($dur3 - 0.5) * 1000 / $PTIME_MS")"
+		"$(dm_calc "($dur3 - 1) * 1000 / $PTIME_MS")"
 	dm_check "fr (listener): lost" "$(dm_stat full lost)" == 0
 	dm_check "fr (listener): concealed frames" "$(dm_stat full concealed_frames)" == 0
 	dm_check "fr (listener): auth_failed" "$(dm_stat full auth_failed)" == 0
