@@ -212,6 +212,14 @@ static void hello(struct fx *f, struct sess *s)
 	answer_challenge(f, s, s->fd);
 }
 
+/* A session that said hello from its own socket and was bound there. */
+static void open_bound(struct fx *f, const char *delegate, const char *channel, struct sess *s)
+{
+	open_session(f, delegate, channel, s);
+	hello(f, s);
+	sleep_ms(50);
+}
+
 /* Feeds the remote streams d ms of the tone (5 ms periods, as JACK would). */
 static void feed(struct fx *f, int ms)
 {
@@ -345,9 +353,7 @@ static void remote_channel_switch(void **state)
 {
 	struct fx *f = *state;
 	struct sess s;
-	open_session(f, "d1", "fr", &s);
-	hello(f, &s);
-	sleep_ms(50);
+	open_bound(f, "d1", "fr", &s);
 	assert_int_equal(dm_remote_session_channel(f->r, s.hex, "d2", "en"), DM_ENOENT);
 	assert_int_equal(dm_remote_session_channel(f->r, s.hex, "d1", "xx"), DM_EINVAL);
 	assert_int_equal(dm_remote_session_channel(f->r, s.hex, "d1", "en"), 0);
@@ -431,9 +437,7 @@ static void remote_rotation_without_ack(void **state)
 {
 	struct fx *f = *state;
 	struct sess s;
-	open_session(f, "silent", "en", &s);
-	hello(f, &s);
-	sleep_ms(50);
+	open_bound(f, "silent", "en", &s);
 	dm_remote_revoked(f->r, "nobody");
 	sleep_ms(DM_REMOTE_ROTATE_WAIT_MS + 100);
 	struct dm_remote_stats st;
@@ -575,9 +579,7 @@ static void remote_junk_does_not_limit(void **state)
 {
 	struct fx *f = *state;
 	struct sess s;
-	open_session(f, "d1", "fr", &s);
-	hello(f, &s);
-	sleep_ms(50);
+	open_bound(f, "d1", "fr", &s);
 	struct sess junk = s;
 	junk.id[0] ^= 0xff;
 	for (int i = 0; i < 50; i++)
@@ -667,9 +669,7 @@ static void remote_consent_from_bound_address(void **state)
 {
 	struct fx *f = *state;
 	struct sess s;
-	open_session(f, "d1", "fr", &s);
-	hello(f, &s);
-	sleep_ms(50);
+	open_bound(f, "d1", "fr", &s);
 	assert_int_equal(dm_remote_listeners(f->r, 2), 1);
 	int elsewhere = client_socket();
 	for (int t = 0; t <= DM_REMOTE_TIMEOUT_S + 1; t++) {
