@@ -51,8 +51,9 @@ struct session {
 	 * a hello from there (a hello from elsewhere keeps the session, not
 	 * the stream to an address that may have passed to someone else). */
 	uint64_t consent_us;
-	uint64_t bound_counter; /* counter when last bound: a response binds
-				 * only after a newer hello (no replay) */
+	uint64_t bound_counter;	       /* counter when last bound: a response binds
+					* only after a newer hello (no replay) */
+	struct sockaddr_in hello_addr; /* where the last accepted hello came from */
 	uint64_t created_us;
 	uint32_t acked; /* key generation it holds */
 	uint64_t keys_sent_us;
@@ -510,6 +511,7 @@ static void on_hello(struct dm_remote *r, const uint8_t *buf, size_t len,
 		inc(&r->hellos);
 		s->counter = h.counter;
 		s->hello_us = now;
+		s->hello_addr = *from;
 		bool here = bound_at(s, from);
 		/* A new address must show it receives there before anything
 		 * but a challenge (smaller than the hello) is sent to it. */
@@ -585,9 +587,11 @@ static void on_response(struct dm_remote *r, const uint8_t *buf, size_t len,
 		inc(&r->bad_cookie);
 	} else if (bound_at(s, from)) {
 		/* already there */
-	} else if (s->counter <= s->bound_counter) {
-		/* No hello since the last bind: an old response sent again
-		 * (to pull the session back to an address it left). */
+	} else if (s->counter <= s->bound_counter || !same_addr(&s->hello_addr, from)) {
+		/* No hello since the last bind, or the last came from
+		 * elsewhere: an old response sent again (to pull the session
+		 * back to an address it left), or one overtaken by a newer
+		 * hello from another address. */
 		inc(&r->replayed);
 	} else {
 		bind_to(r, s, from, now);
@@ -671,8 +675,8 @@ static void tick(struct dm_remote *r)
 				if (s->bound &&
 				    now - s->consent_us > DM_REMOTE_TIMEOUT_S * 1000000ull) {
 					dm_log(DM_LOG_INFO,
-					       "remote: %s (%s): no hello for %d s, stopped "
-					       "sending",
+					       "remote: %s (%s): no hello from its address for "
+					       "%d s, stopped sending",
 					       s->name, s->delegate, DM_REMOTE_TIMEOUT_S);
 					unbind(r, s);
 				}
@@ -693,7 +697,8 @@ static void tick(struct dm_remote *r)
 	 * that failed (revocation or expiry) is tried again every second. */
 	bool expired = r->holders_expire && wall >= r->holders_expire;
 	bool retry = r->rotation_retry_us && now >= r->rotation_retry_us;
-	if ((expired && !r->rotation_retry_us) || retry) {
+	/* Not over a rotation under way: it would be committed early. */
+	if ((expired && !r->rotation_retry_us && !r->rotating) || retry) {
 		int rc = start_rotation(r, now);
 		if (rc < 0) {
 			r->rotation_retry_us = now + ROTATION_RETRY_MS * 1000u;
@@ -861,7 +866,6 @@ char *dm_remote_session_new(void *user, const char *delegate_id, const char *nam
 	 * key update after its first hello (it acknowledges this generation). */
 	s->acked = r->generation;
 	s->created_us = mono_us();
-	holds_keys(r, s);
 	json_t *chans = channel_keys(r);
 	json_t *o = chans ? json_pack("{s:s,s:s,s:i,s:i,s:i,s:s,s:i,s:I,s:s,s:o}", "session",
 				      s->hex, "key", key64, "udp_port", (int)r->port, "hello_s",
@@ -874,6 +878,7 @@ char *dm_remote_session_new(void *user, const char *delegate_id, const char *nam
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (text) {
+		holds_keys(r, s);
 		size_t b = bucket_of(s->id);
 		s->next = r->buckets[b];
 		r->buckets[b] = s;

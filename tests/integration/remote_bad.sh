@@ -88,5 +88,5 @@ dm_check "silent session: still served 12 s after its hello (last packet, s)" \
 dm_check "silent session: nothing sent 16 s after its hello (last packet, s)" \
 	"$(dm_jget "$DM_TMP/once.json" 'j["last_s"]')" "<" 16
 dm_check_str "engine log: stopped sending to it" \
-	"$(grep -c 'no hello for 15 s, stopped sending' "$DM_ENGINE_LOG.err" | awk '{ print ($1 >= 1) ? "yes" : "no" }')" = yes
+	"$(grep -c 'no hello from its address for 15 s, stopped sending' "$DM_ENGINE_LOG.err" | awk '{ print ($1 >= 1) ? "yes" : "no" }')" = yes
 dm_finish

@@ -212,6 +212,34 @@ static void hello(struct fx *f, struct sess *s)
 	answer_challenge(f, s, s->fd);
 }
 
+/* Waits (up to 2 s) until the engine's stats satisfy ok(st); the last stats
+ * in *st. */
+static void stats_until(struct fx *f, struct dm_remote_stats *st,
+			bool (*ok)(const struct dm_remote_stats *st, uint64_t arg), uint64_t arg)
+{
+	for (int i = 0; i < 200; i++) {
+		dm_remote_get_stats(f->r, st);
+		if (ok(st, arg))
+			return;
+		sleep_ms(10);
+	}
+}
+
+static bool unknown_at_least(const struct dm_remote_stats *st, uint64_t n)
+{
+	return st->unknown_session >= n;
+}
+
+static bool hellos_at_least(const struct dm_remote_stats *st, uint64_t n)
+{
+	return st->hellos >= n;
+}
+
+static bool rotations_at_least(const struct dm_remote_stats *st, uint64_t n)
+{
+	return st->rotations >= n;
+}
+
 /* A session that said hello from its own socket and was bound there. */
 static void open_bound(struct fx *f, const char *delegate, const char *channel, struct sess *s)
 {
@@ -543,10 +571,12 @@ static void remote_expiry_rotates(void **state)
 	sleep_ms(50);
 	assert_int_equal(dm_remote_listeners(f->r, 2), 2);
 	drain(keep.fd, NULL, NULL, NULL, NULL, NULL);
-	/* past the expiry and a tick */
+	/* past the expiry, and the session dropped (a tick: 20 ms) */
 	while ((long long)time(NULL) < expires)
 		sleep_ms(50);
-	sleep_ms(100);
+	for (int i = 0; i < 100 && dm_remote_listeners(f->r, 2) != 1; i++)
+		sleep_ms(10);
+	sleep_ms(100); /* the key update on its way */
 	assert_int_equal(dm_remote_listeners(f->r, 2), 1);
 	uint8_t kbuf[DM_RPROTO_KEYS_MAX_LEN];
 	size_t kl = 0;
@@ -560,9 +590,8 @@ static void remote_expiry_rotates(void **state)
 	drain(brief.fd, NULL, &brief_keys, NULL, NULL, NULL);
 	assert_int_equal(brief_keys, 0);
 	hello_from(f, &keep, keep.fd, ++keep.counter, 2);
-	sleep_ms(80);
 	struct dm_remote_stats st;
-	dm_remote_get_stats(f->r, &st);
+	stats_until(f, &st, rotations_at_least, 1);
 	assert_int_equal(st.rotations, 1);
 	assert_int_equal(st.generation, 2);
 	/* one rotation per expiry, not one per tick */
@@ -585,14 +614,12 @@ static void remote_junk_does_not_limit(void **state)
 	for (int i = 0; i < 50; i++)
 		hello_from(f, &junk, s.fd, 100 + (uint64_t)i, 1);
 	struct dm_remote_stats st;
-	sleep_ms(50);
-	dm_remote_get_stats(f->r, &st);
+	stats_until(f, &st, unknown_at_least, 50);
 	uint64_t hellos = st.hellos;
 	assert_int_equal(st.unknown_session, 50);
 	assert_int_equal(st.rate_limited, 0);
 	hello_from(f, &s, s.fd, ++s.counter, 1);
-	sleep_ms(50);
-	dm_remote_get_stats(f->r, &st);
+	stats_until(f, &st, hellos_at_least, hellos + 1);
 	assert_int_equal(st.hellos, hellos + 1);
 	assert_int_equal(st.rate_limited, 0);
 	close(s.fd);
@@ -657,6 +684,20 @@ static void remote_response_replay(void **state)
 	assert_false(listed_bound(f, s1.hex));
 	dm_remote_get_stats(f->r, &st);
 	assert_int_equal(st.replayed, replayed + 1);
+	/* s2 moves on (a hello from a new address, its challenge unanswered
+	 * yet); s1 says hello from elsewhere too: its counter has moved, but
+	 * its old response from A still does not bind it there */
+	int b_fd = client_socket();
+	hello_from(f, &s1, b_fd, ++s1.counter, 1);
+	sleep_ms(50);
+	assert_int_equal(sendto(s1.fd, resp, sizeof resp, 0, (struct sockaddr *)&a, sizeof a),
+			 sizeof resp);
+	sleep_ms(50);
+	assert_false(listed_bound(f, s1.hex));
+	assert_true(listed_bound(f, s2.hex));
+	dm_remote_get_stats(f->r, &st);
+	assert_int_equal(st.replayed, replayed + 2);
+	close(b_fd);
 	close(s1.fd);
 	close(s2.fd);
 }
