@@ -853,9 +853,8 @@ static int channel_of(const struct dm_api *api, json_t *v, const char *field, st
 	return ch;
 }
 
-/* Reads the body into *req. Returns false with *rep filled. */
-static bool parse_body(struct dm_api *api, const struct route *rt, const char *body, size_t len,
-		       struct dm_control_req *req, struct reply *rep)
+/* The body as JSON (duplicate keys refused), or NULL with a 400 in *rep. */
+static json_t *load_json(const char *body, size_t len, struct reply *rep)
 {
 	json_error_t err;
 	json_t *root = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &err);
@@ -863,8 +862,17 @@ static bool parse_body(struct dm_api *api, const struct route *rt, const char *b
 		char shown[ECHO_MAX + 4];
 		echo(shown, sizeof shown, err.text, strlen(err.text));
 		reply_error(rep, 400, "malformed JSON at byte %d: %s", err.position, shown);
-		return false;
 	}
+	return root;
+}
+
+/* Reads the body into *req. Returns false with *rep filled. */
+static bool parse_body(struct dm_api *api, const struct route *rt, const char *body, size_t len,
+		       struct dm_control_req *req, struct reply *rep)
+{
+	json_t *root = load_json(body, len, rep);
+	if (!root)
+		return false;
 	bool ok = false;
 	json_t *v;
 	switch (rt->op) {
@@ -979,14 +987,9 @@ static json_t *object_body(const char *body, size_t len, bool empty_ok, const ch
 {
 	if (empty_ok && (!body || len == 0))
 		return json_object();
-	json_error_t err;
-	json_t *root = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &err);
-	if (!root) {
-		char shown[ECHO_MAX + 4];
-		echo(shown, sizeof shown, err.text, strlen(err.text));
-		reply_error(rep, 400, "malformed JSON at byte %d: %s", err.position, shown);
+	json_t *root = load_json(body, len, rep);
+	if (!root)
 		return NULL;
-	}
 	if (!json_is_object(root)) {
 		json_decref(root);
 		reply_error(rep, 400, "the body must be a JSON object");

@@ -572,6 +572,25 @@ static bool parse_listen(const char *s, char *addr, size_t addr_cap, uint16_t *p
 	return true;
 }
 
+/* w's "listen" setting, ADDR:PORT, into listen (as written), addr and port;
+ * left as they are when absent or wrong (reported, with example as a model). */
+static void field_listen(struct loader *ld, const struct where *w, const char *example,
+			 char *listen, size_t listen_cap, char *addr, size_t addr_cap,
+			 uint16_t *port)
+{
+	const char *v;
+	const config_setting_t *at = NULL;
+	if (field_string(ld, w, "listen", false, &v, &at) != FIELD_OK)
+		return;
+	if (parse_listen(v, addr, addr_cap, port))
+		snprintf(listen, listen_cap, "%s", v);
+	else
+		report(ld, at,
+		       "%s: listen '%s' is not ADDR:PORT with an ipv4 address and a port 1..65535 "
+		       "(such as %s)",
+		       w->what, v, example);
+}
+
 static void load_control(struct loader *ld, config_setting_t *root)
 {
 	static const char *const known[] = {"listen", "tokens_file", "tls_cert", "tls_key", NULL};
@@ -592,20 +611,8 @@ static void load_control(struct loader *ld, config_setting_t *root)
 		return;
 	check_unknown(ld, &w, known);
 
-	if (field_string(ld, &w, "listen", false, &v, &at) == FIELD_OK) {
-		char addr[sizeof c->control_addr];
-		uint16_t port;
-		if (parse_listen(v, addr, sizeof addr, &port)) {
-			snprintf(c->control_listen, sizeof c->control_listen, "%s", v);
-			memcpy(c->control_addr, addr, sizeof addr);
-			c->control_port = port;
-		} else {
-			report(ld, at,
-			       "%s: listen '%s' is not ADDR:PORT with an ipv4 address and a port "
-			       "1..65535 (such as 127.0.0.1:8470)",
-			       w.what, v);
-		}
-	}
+	field_listen(ld, &w, "127.0.0.1:8470", c->control_listen, sizeof c->control_listen,
+		     c->control_addr, sizeof c->control_addr, &c->control_port);
 	int tokens = field_string(ld, &w, "tokens_file", false, &v, &at);
 	ld->has_tokens = tokens != FIELD_ABSENT;
 	if (tokens == FIELD_OK &&
@@ -654,20 +661,8 @@ static void load_remote(struct loader *ld, config_setting_t *root)
 	ld->remote_at = w.group;
 	check_unknown(ld, &w, known);
 
-	if (field_string(ld, &w, "listen", false, &v, &at) == FIELD_OK) {
-		char addr[sizeof c->remote_addr];
-		uint16_t port;
-		if (parse_listen(v, addr, sizeof addr, &port)) {
-			snprintf(c->remote_listen, sizeof c->remote_listen, "%s", v);
-			memcpy(c->remote_addr, addr, sizeof addr);
-			c->remote_port = port;
-		} else {
-			report(ld, at,
-			       "%s: listen '%s' is not ADDR:PORT with an ipv4 address and a port "
-			       "1..65535 (such as 0.0.0.0:5100)",
-			       w.what, v);
-		}
-	}
+	field_listen(ld, &w, "0.0.0.0:5100", c->remote_listen, sizeof c->remote_listen,
+		     c->remote_addr, sizeof c->remote_addr, &c->remote_port);
 
 	v = DM_DEFAULT_REMOTE_PROFILE;
 	at = w.group;

@@ -477,8 +477,27 @@ static void challenge(struct dm_remote *r, struct session *s, const struct socka
 		inc(&r->challenges);
 }
 
+/* Lock held. The session a hello or response names, if it exists and its
+ * address is within its rate; else NULL, counted. The session first, then
+ * the rate: junk sent in a listener's name (its address, any session id)
+ * must not use up its hellos. */
+static struct session *admit(struct dm_remote *r, const uint8_t *id, const struct sockaddr_in *from,
+			     uint64_t now)
+{
+	struct session *s = find(r, id);
+	if (!s) {
+		inc(&r->unknown);
+		return NULL;
+	}
+	if (!allow(r, from, now)) {
+		inc(&r->limited);
+		return NULL;
+	}
+	return s;
+}
+
 static void on_hello(struct dm_remote *r, const uint8_t *buf, size_t len,
-		     const struct sockaddr_in *from, uint64_t now)
+		     const struct sockaddr_in *from)
 {
 	uint8_t id[DM_RPROTO_SESSION_ID_LEN];
 	if (dm_rproto_hello_session(buf, len, id) < 0) {
@@ -487,17 +506,13 @@ static void on_hello(struct dm_remote *r, const uint8_t *buf, size_t len,
 	}
 	pthread_mutex_lock(&r->lock);
 	/* Read under the lock: an API thread may have stamped a time in a
-	 * session or the rotation after our caller read the clock. */
-	now = mono_us();
-	struct session *s = find(r, id);
+	 * session or the rotation after an earlier read of the clock. */
+	uint64_t now = mono_us();
+	struct session *s = admit(r, id, from, now);
 	struct dm_rproto_hello h;
 	int rc;
-	/* The session first, then the rate: junk sent in a listener's name
-	 * (its address, any session id) must not use up its hellos. */
 	if (!s) {
-		inc(&r->unknown);
-	} else if (!allow(r, from, now)) {
-		inc(&r->limited);
+		/* counted */
 	} else if ((rc = dm_rproto_hello_verify(buf, len, &s->keys, &h)) < 0) {
 		inc(rc == DM_EAUTH ? &r->bad_auth : &r->malformed);
 	} else if (h.counter <= s->counter) {
@@ -566,7 +581,7 @@ static void bind_to(struct dm_remote *r, struct session *s, const struct sockadd
 }
 
 static void on_response(struct dm_remote *r, const uint8_t *buf, size_t len,
-			const struct sockaddr_in *from, uint64_t now)
+			const struct sockaddr_in *from)
 {
 	uint8_t id[DM_RPROTO_SESSION_ID_LEN], cookie[DM_RPROTO_COOKIE_LEN];
 	if (dm_rproto_response_session(buf, len, id) < 0) {
@@ -574,13 +589,11 @@ static void on_response(struct dm_remote *r, const uint8_t *buf, size_t len,
 		return;
 	}
 	pthread_mutex_lock(&r->lock);
-	now = mono_us();
-	struct session *s = find(r, id);
+	uint64_t now = mono_us(); /* under the lock: see on_hello */
+	struct session *s = admit(r, id, from, now);
 	int rc;
 	if (!s) {
-		inc(&r->unknown);
-	} else if (!allow(r, from, now)) {
-		inc(&r->limited);
+		/* counted */
 	} else if ((rc = dm_rproto_response_verify(buf, len, &s->keys, cookie)) < 0) {
 		inc(rc == DM_EAUTH ? &r->bad_auth : &r->malformed);
 	} else if (!cookie_valid(r, id, from, cookie)) {
@@ -729,14 +742,13 @@ static void *remote_main(void *arg)
 					     (struct sockaddr *)&from, &fl);
 			if (n < 0)
 				break;
-			uint64_t now = mono_us();
 			enum dm_rproto_kind k = from.sin_family == AF_INET
 							? dm_rproto_kind(buf, (size_t)n)
 							: DM_RPROTO_OTHER;
 			if (k == DM_RPROTO_HELLO)
-				on_hello(r, buf, (size_t)n, &from, now);
+				on_hello(r, buf, (size_t)n, &from);
 			else if (k == DM_RPROTO_RESPONSE)
-				on_response(r, buf, (size_t)n, &from, now);
+				on_response(r, buf, (size_t)n, &from);
 			else
 				inc(&r->malformed);
 		}
