@@ -2,14 +2,18 @@
  * console's mic): sample peak, RMS, EBU R128 momentary loudness, clips and
  * silence, updated 10 times a second.
  *
- * One thread feeds it (the encoder worker, once per frame, from the ring: never
- * the JACK callback); any other thread reads a consistent snapshot at any time.
+ * One thread feeds it (in the engine, the control loop, from rings that the
+ * JACK callback and the encoder workers copy into: never the JACK callback);
+ * any other thread reads a consistent snapshot at any time.
  *
  * Readings describe the last complete 100 ms window (rate / 10 samples): the
  * feeder splits its blocks at window edges, so the readings do not depend on the
- * block sizes it is fed with. Momentary loudness is libebur128's (EBUR128_MODE_M,
- * 400 ms sliding window, ITU-R BS.1770 K-weighting), one channel counted once:
- * a 1 kHz sine at -20 dBFS reads -20 dBFS peak, -23 dBFS RMS and -23 LUFS.
+ * block sizes it is fed with. Momentary loudness is EBU R128's (ITU-R BS.1770
+ * K-weighting, 400 ms sliding window, one channel counted once): a 1 kHz sine
+ * at -20 dBFS reads -20 dBFS peak, -23 dBFS RMS and -23 LUFS. The K-weighting
+ * is computed here, in the same pass as peak and RMS, because libebur128's
+ * alone cost more than the engine's CPU budget for meters; the unit tests hold
+ * it to libebur128's readings (EBUR128_MODE_M) within 0.001 dB.
  *
  * Levels are never -inf: anything below DM_METER_FLOOR_DB (digital silence,
  * and the loudness of the first window when it is silent) reads exactly
@@ -75,6 +79,19 @@ void dm_meter_free(struct dm_meter *m);
  * allocation, no lock, no syscall; one feeder thread at a time. */
 int dm_meter_feed(struct dm_meter *m, const float *pcm, size_t n);
 
+/* Feeder: meters count meters at once, n samples each (pcm[i] into m[i]),
+ * with the same readings, bit for bit, as dm_meter_feed on each in turn, for
+ * about a third less CPU time (two meters share each vector instruction of
+ * the filters: 1.8 against 2.8 ns a sample on the development VM). For the
+ * control loop, which meters every channel and mic in the same period. The
+ * meters may be at different points of their windows. Returns the number of
+ * updates published (all meters together, capped at INT_MAX), or DM_EINVAL (m
+ * NULL, pcm NULL with count > 0, a NULL meter, a NULL pcm[i] with n > 0,
+ * meters of different rates, or a meter listed twice; nothing is fed then).
+ * count == 0 or n == 0 does nothing and returns 0. No allocation, no lock,
+ * no syscall; one feeder thread for all these meters. */
+int dm_meter_feed_many(struct dm_meter *const *m, const float *const *pcm, size_t count, size_t n);
+
 /* Reader, from any thread, concurrently with the feeder: copies the latest
  * published reading. Returns 0, or DM_EINVAL (m or out NULL). Never blocks the
  * feeder; may retry while an update is being published. */
@@ -82,9 +99,8 @@ int dm_meter_read(const struct dm_meter *m, struct dm_meter_reading *out);
 
 /* Feeder side (the feeding thread, or while nobody feeds): forgets everything,
  * as if just created (loudness history, clips, silence, updates; the reading
- * goes back to the floor values). libebur128 has no reset, so this allocates
- * a fresh loudness state: returns 0, DM_EINVAL (m NULL) or DM_ENOMEM (the
- * meter is then unchanged). Not for a thread that must not allocate. */
+ * goes back to the floor values). Returns 0, or DM_EINVAL (m NULL). No
+ * allocation, no lock, no syscall. */
 int dm_meter_reset(struct dm_meter *m);
 
 #ifdef __cplusplus

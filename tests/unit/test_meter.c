@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <ebur128.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -377,6 +378,189 @@ static void meter_reset(void **state)
 	dm_meter_free(fresh);
 }
 
+/* The K-weighting and the 400 ms window are computed in the meter, not by
+ * libebur128 (for speed): libebur128, the reference implementation of EBU
+ * R128, must read the same at every update, at every rate, for tones across
+ * the band (where the two filters differ most), noise and a signal that
+ * stops. */
+static double lcg_noise(uint32_t *seed)
+{
+	*seed = *seed * 1664525u + 1013904223u;
+	return (double)(*seed >> 8) / (double)(1u << 23) - 1.0;
+}
+
+static void signal_fill(float *s, size_t n, unsigned int rate, int kind)
+{
+	static const double tones[] = {40.0, 100.0, 1000.0, 3000.0, 0.4};
+	uint32_t seed = 12345;
+
+	for (size_t i = 0; i < n; i++) {
+		double t = (double)i / rate;
+		double v;
+
+		if (kind < 5) {
+			/* the last "tone" is 0.4 of the rate's Nyquist frequency */
+			double f = kind == 4 ? tones[4] * rate / 2.0 : tones[kind];
+			v = 0.3 * sin(2.0 * M_PI * f * t);
+		} else if (kind == 5) {
+			v = 0.25 * lcg_noise(&seed);
+		} else {
+			/* a tone growing by 6 dB a second, then silence */
+			v = i < n / 2 ? 0.01 * pow(2.0, t) * sin(2.0 * M_PI * 440.0 * t) : 0.0;
+		}
+		s[i] = (float)v;
+	}
+}
+
+static void meter_matches_libebur128(void **state)
+{
+	static const unsigned int rates[] = {8000, 16000, 44100, 48000, 96000};
+	const int kinds = 7;
+	size_t compared = 0;
+
+	(void)state;
+	for (size_t r = 0; r < sizeof(rates) / sizeof(rates[0]); r++) {
+		unsigned int rate = rates[r];
+		size_t win = rate / 10, n = 3 * (size_t)rate;
+		float *s = malloc(n * sizeof(*s));
+
+		assert_non_null(s);
+		for (int kind = 0; kind < kinds; kind++) {
+			struct dm_meter *m = NULL;
+			ebur128_state *ref = ebur128_init(1, rate, EBUR128_MODE_M);
+
+			assert_non_null(ref);
+			assert_int_equal(dm_meter_new(rate, &m), 0);
+			signal_fill(s, n, rate, kind);
+			for (size_t off = 0; off + win <= n; off += win) {
+				double want = 0.0;
+				struct dm_meter_reading got;
+
+				assert_int_equal(dm_meter_feed(m, s + off, win), 1);
+				assert_int_equal(ebur128_add_frames_float(ref, s + off, win),
+						 EBUR128_SUCCESS);
+				assert_int_equal(ebur128_loudness_momentary(ref, &want),
+						 EBUR128_SUCCESS);
+				got = reading_of(m);
+				if (want > -100.0) {
+					if (fabs(got.momentary_lufs - want) > 0.001)
+						fail_msg("rate %u, signal %d, at %zu: %.4f LUFS, "
+							 "libebur128 %.4f",
+							 rate, kind, off, got.momentary_lufs, want);
+					compared++;
+				} else {
+					assert_true(got.momentary_lufs < -90.0);
+				}
+			}
+			ebur128_destroy(&ref);
+			dm_meter_free(m);
+		}
+		free(s);
+	}
+	/* Nearly every window had something to compare. */
+	assert_true(compared > 5 * 7 * 25);
+}
+
+/* Several meters fed together read exactly what each reads fed alone: at
+ * different points of their windows, through clips, NaN and inf, over blocks
+ * of every size, with an odd count (the last one goes alone). */
+#define MANY 5
+
+static void assert_same_reading(const struct dm_meter *a, const struct dm_meter *b)
+{
+	struct dm_meter_reading x = reading_of(a), y = reading_of(b);
+
+	assert_memory_equal(&x.peak_dbfs, &y.peak_dbfs, sizeof(double));
+	assert_memory_equal(&x.rms_dbfs, &y.rms_dbfs, sizeof(double));
+	assert_memory_equal(&x.momentary_lufs, &y.momentary_lufs, sizeof(double));
+	assert_memory_equal(&x.silent_s, &y.silent_s, sizeof(double));
+	assert_int_equal(x.clips, y.clips);
+	assert_int_equal(x.updates, y.updates);
+}
+
+static void meter_feed_many_same_bits(void **state)
+{
+	struct dm_meter *many[MANY], *alone[MANY];
+	float *sig[MANY];
+	const float *pcm[MANY];
+	size_t n = 2 * RATE, off = 0, blocks[] = {1, 240, 4801, 37, 2400, 999};
+	int total_updates = 0;
+
+	(void)state;
+	for (size_t i = 0; i < MANY; i++) {
+		many[i] = meter_make();
+		alone[i] = meter_make();
+		sig[i] = test_signal(n + 1000);
+		for (size_t k = 0; k < n + 1000; k++)
+			sig[i][k] *= (float)(i + 1) / MANY;
+		/* Each meter starts at another point of its window. */
+		assert_true(dm_meter_feed(many[i], sig[i], 101 * i + 1) >= 0);
+		assert_true(dm_meter_feed(alone[i], sig[i], 101 * i + 1) >= 0);
+	}
+	sig[1][30000] = NAN;
+	sig[3][50000] = INFINITY;
+	sig[4][60000] = -INFINITY;
+	for (size_t b = 0; off < n; b++) {
+		size_t len = blocks[b % (sizeof(blocks) / sizeof(blocks[0]))];
+		int expect = 0, got;
+
+		if (len > n - off)
+			len = n - off;
+		for (size_t i = 0; i < MANY; i++) {
+			pcm[i] = sig[i] + 1000 + off;
+			expect += dm_meter_feed(alone[i], pcm[i], len);
+		}
+		got = dm_meter_feed_many(many, pcm, MANY, len);
+		assert_int_equal(got, expect);
+		total_updates += got;
+		for (size_t i = 0; i < MANY; i++)
+			assert_same_reading(many[i], alone[i]);
+		off += len;
+	}
+	assert_true(total_updates >= MANY * 19);
+	assert_true(reading_of(many[1]).clips > reading_of(many[0]).clips);
+	for (size_t i = 0; i < MANY; i++) {
+		dm_meter_free(many[i]);
+		dm_meter_free(alone[i]);
+		free(sig[i]);
+	}
+}
+
+static void meter_feed_many_bad_args(void **state)
+{
+	struct dm_meter *m[3], *other = NULL;
+	float buf[WINDOW];
+	const float *pcm[3] = {buf, buf, buf};
+
+	(void)state;
+	memset(buf, 0, sizeof(buf));
+	buf[0] = 0.5f;
+	m[0] = meter_make();
+	m[1] = meter_make();
+	assert_int_equal(dm_meter_new(RATE / 2, &other), 0);
+	assert_int_equal(dm_meter_feed_many(NULL, pcm, 2, WINDOW), DM_EINVAL);
+	assert_int_equal(dm_meter_feed_many(m, NULL, 2, WINDOW), DM_EINVAL);
+	m[2] = NULL;
+	assert_int_equal(dm_meter_feed_many(m, pcm, 3, WINDOW), DM_EINVAL);
+	m[2] = m[0];
+	assert_int_equal(dm_meter_feed_many(m, pcm, 3, WINDOW), DM_EINVAL);
+	m[2] = other;
+	assert_int_equal(dm_meter_feed_many(m, pcm, 3, WINDOW), DM_EINVAL);
+	pcm[1] = NULL;
+	assert_int_equal(dm_meter_feed_many(m, pcm, 2, WINDOW), DM_EINVAL);
+	/* Refused calls fed nothing. */
+	assert_int_equal(reading_of(m[0]).updates, 0);
+	assert_int_equal(reading_of(m[1]).updates, 0);
+	assert_int_equal(dm_meter_feed_many(m, pcm, 2, 0), 0);
+	assert_int_equal(dm_meter_feed_many(m, NULL, 0, WINDOW), 0);
+	pcm[1] = buf;
+	assert_int_equal(dm_meter_feed_many(m, pcm, 2, WINDOW), 2);
+	assert_near(reading_of(m[1]).peak_dbfs, -6.02, 0.01);
+	dm_meter_free(m[0]);
+	dm_meter_free(m[1]);
+	dm_meter_free(other);
+}
+
 /* The feeder publishes window w with a constant level of -(w % 50) dBFS, so
  * every field of a reading tells which update it came from: a torn copy would
  * pair one window's peak with another's RMS or update count. */
@@ -441,11 +625,19 @@ static void meter_concurrent_read(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(meter_bad_args),	cmocka_unit_test(meter_initial_floor),
-		cmocka_unit_test(meter_sine_minus_20),	cmocka_unit_test(meter_momentary_window),
-		cmocka_unit_test(meter_silence),	cmocka_unit_test(meter_clips),
-		cmocka_unit_test(meter_update_cadence), cmocka_unit_test(meter_block_sizes),
-		cmocka_unit_test(meter_reset),		cmocka_unit_test(meter_concurrent_read),
+		cmocka_unit_test(meter_bad_args),
+		cmocka_unit_test(meter_initial_floor),
+		cmocka_unit_test(meter_sine_minus_20),
+		cmocka_unit_test(meter_momentary_window),
+		cmocka_unit_test(meter_silence),
+		cmocka_unit_test(meter_clips),
+		cmocka_unit_test(meter_update_cadence),
+		cmocka_unit_test(meter_block_sizes),
+		cmocka_unit_test(meter_reset),
+		cmocka_unit_test(meter_concurrent_read),
+		cmocka_unit_test(meter_matches_libebur128),
+		cmocka_unit_test(meter_feed_many_same_bits),
+		cmocka_unit_test(meter_feed_many_bad_args),
 	};
 
 	return cmocka_run_group_tests_name("meter", tests, NULL, NULL);
