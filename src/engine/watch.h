@@ -41,10 +41,12 @@ void dm_watch_attach(struct dm_watch *w, struct dm_jackio *jack, struct dm_contr
 struct dm_remote;
 void dm_watch_set_remote(struct dm_watch *w, struct dm_remote *remote);
 
-/* Encoder worker of channel c: meters one frame of its program. */
+/* Encoder worker of channel c: hands one frame of its program to the meters
+ * (a copy into a ring; dm_watch_tick meters it). No allocation, no lock. */
 void dm_watch_feed(struct dm_watch *w, size_t c, const float *pcm, size_t n);
 
-/* Control loop, every ~50 ms: mic meters, alarms, meter events. */
+/* Control loop, every ~50 ms: meters every channel and mic (from their
+ * rings), alarms, meter events. */
 void dm_watch_tick(struct dm_watch *w);
 
 /* The API's views of this watch. */

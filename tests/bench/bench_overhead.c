@@ -5,11 +5,12 @@
  *
  *   A  send only: Opus encode + RTP + SRTP + one sendmmsg per frame (as
  *      dm_stream_send_frame and dm_sendq_flush in the engine's worker)
- *   M  A + meters: one meter per channel program fed every frame (as
- *      dm_watch_feed), 8 console mics copied into a ring every frame (the JACK
- *      callback's part) and metered in 50 ms blocks (as dm_watch_tick), and
- *      every 100 ms a "meters" event: 16 readings to JSON text (as meters_json
- *      and dm_control_post)
+ *   M  A + meters: every frame, each channel's program and 8 console mics
+ *      copied into rings (dm_watch_feed in the worker, the JACK callback);
+ *      every 50 ms the 16 rings read out and metered together in 2,400-sample
+ *      blocks with dm_meter_feed_many (as dm_watch_tick), and every 100 ms a
+ *      "meters" event: 16 readings to JSON text (as meters_json and
+ *      dm_control_post)
  *   R  A + recorders: one Ogg Opus recorder per channel in a temporary folder
  *      (default rotation), attached with dm_stream_set_recorder
  *   B  A + meters + recorders
@@ -71,9 +72,11 @@ struct setup {
 	struct dm_sendq *q;
 	struct dm_stream *st[CHANNELS];
 	struct dm_recorder *rec[CHANNELS];
-	struct dm_meter *chan_meter[CHANNELS], *mic_meter[CONSOLES];
-	float *mic_ring[CONSOLES]; /* the JACK callback's copies, drained every 50 ms */
-	size_t mic_fill;
+	/* The channels' meters, then the mics'; and the copies the worker and the
+	 * JACK callback make for them, drained every 50 ms. */
+	struct dm_meter *meter[CHANNELS + CONSOLES];
+	float *ring[CHANNELS + CONSOLES];
+	size_t ring_fill;
 	char *last_event; /* the event ring's slot */
 	int64_t event_id;
 	long ticks; /* frames played, warm-ups included */
@@ -177,14 +180,12 @@ static int setup_new(enum variant v, const struct dm_profile *prof, const char *
 				goto fail;
 			dm_stream_set_recorder(s->st[c], s->rec[c]);
 		}
-		if (s->meters && (rc = dm_meter_new(RATE, &s->chan_meter[c])) < 0)
-			goto fail;
 	}
-	for (int i = 0; s->meters && i < CONSOLES; i++) {
-		if ((rc = dm_meter_new(RATE, &s->mic_meter[i])) < 0)
+	for (int i = 0; s->meters && i < CHANNELS + CONSOLES; i++) {
+		if ((rc = dm_meter_new(RATE, &s->meter[i])) < 0)
 			goto fail;
-		s->mic_ring[i] = calloc(MIC_RING_SAMPLES, sizeof(float));
-		if (!s->mic_ring[i]) {
+		s->ring[i] = calloc(MIC_RING_SAMPLES, sizeof(float));
+		if (!s->ring[i]) {
 			rc = DM_ENOMEM;
 			goto fail;
 		}
@@ -200,11 +201,10 @@ static void setup_free(struct setup *s)
 	for (int c = 0; c < CHANNELS; c++) {
 		dm_stream_free(s->st[c]);
 		dm_recorder_free(s->rec[c]);
-		dm_meter_free(s->chan_meter[c]);
 	}
-	for (int i = 0; i < CONSOLES; i++) {
-		dm_meter_free(s->mic_meter[i]);
-		free(s->mic_ring[i]);
+	for (int i = 0; i < CHANNELS + CONSOLES; i++) {
+		dm_meter_free(s->meter[i]);
+		free(s->ring[i]);
 	}
 	dm_sendq_free(s->q);
 	free(s->last_event);
@@ -230,11 +230,11 @@ static void meters_event(struct setup *s)
 	char id[16];
 	for (int c = 0; c < CHANNELS; c++) {
 		snprintf(id, sizeof id, "ch%d", c);
-		json_array_append_new(chans, reading_json(s->chan_meter[c], id, false));
+		json_array_append_new(chans, reading_json(s->meter[c], id, false));
 	}
 	for (int i = 0; i < CONSOLES; i++) {
 		snprintf(id, sizeof id, "con%d", i);
-		json_array_append_new(cons, reading_json(s->mic_meter[i], id, true));
+		json_array_append_new(cons, reading_json(s->meter[CHANNELS + i], id, true));
 	}
 	struct timespec ts;
 	struct tm tm;
@@ -259,22 +259,25 @@ static void tick(struct setup *s, size_t pos)
 		const float *pcm = chan_sig[c] + pos;
 		dm_stream_send_frame(s->st[c], pcm);
 		if (s->meters)
-			dm_meter_feed(s->chan_meter[c], pcm, (size_t)frame);
+			memcpy(s->ring[c] + s->ring_fill, pcm, (size_t)frame * sizeof(float));
 	}
 	dm_sendq_flush(s->q);
 	if (!s->meters)
 		return;
 	for (int i = 0; i < CONSOLES; i++)
-		memcpy(s->mic_ring[i] + s->mic_fill, mic_sig[i] + pos,
+		memcpy(s->ring[CHANNELS + i] + s->ring_fill, mic_sig[i] + pos,
 		       (size_t)frame * sizeof(float));
-	s->mic_fill += (size_t)frame;
+	s->ring_fill += (size_t)frame;
 	if ((f + 1) % MIC_BLOCK_FRAMES == 0) {
-		static float scratch[MIC_RING_SAMPLES];
-		for (int i = 0; i < CONSOLES; i++) {
-			memcpy(scratch, s->mic_ring[i], s->mic_fill * sizeof(float));
-			dm_meter_feed(s->mic_meter[i], scratch, s->mic_fill);
+		/* The ring reads: a copy of each into its own buffer. */
+		static float scratch[CHANNELS + CONSOLES][MIC_RING_SAMPLES];
+		const float *pcm[CHANNELS + CONSOLES];
+		for (int i = 0; i < CHANNELS + CONSOLES; i++) {
+			memcpy(scratch[i], s->ring[i], s->ring_fill * sizeof(float));
+			pcm[i] = scratch[i];
 		}
-		s->mic_fill = 0;
+		dm_meter_feed_many(s->meter, pcm, CHANNELS + CONSOLES, s->ring_fill);
+		s->ring_fill = 0;
 	}
 	if ((f + 1) % EVENT_FRAMES == 0)
 		meters_event(s);
@@ -338,42 +341,54 @@ static double median(const double *v, int n)
 }
 
 /* The meters' parts on their own, as fast as possible (hot caches: a lower
- * bound), in CPU seconds per second of audio for all channels or consoles. */
+ * bound), in CPU seconds per second of audio for all 16 meters: fed one by
+ * one (dm_meter_feed, as the engine did before dm_meter_feed_many) and
+ * together (as dm_watch_tick), in 50 ms blocks; and the 10 Hz event. */
 static void meter_parts(struct setup *s, double a_cps)
 {
-	struct dm_meter *m;
-	if (dm_meter_new(RATE, &m) < 0)
-		return;
-	const long n1 = 4000, n2 = 400, n3 = 400;
+	enum { N = CHANNELS + CONSOLES };
+	struct dm_meter *m[N] = {0};
+	const float *pcm[N];
+	const long rounds = 200, events = 400;
 	size_t block = (size_t)frame * MIC_BLOCK_FRAMES, pos = 0;
+	for (int i = 0; i < N; i++)
+		if (dm_meter_new(RATE, &m[i]) < 0)
+			goto out;
 	double t0 = thread_cpu_s();
-	for (long i = 0; i < n1; i++) {
-		dm_meter_feed(m, chan_sig[i % CHANNELS] + pos, (size_t)frame);
-		pos = pos + 2 * (size_t)frame > loop_samples ? 0 : pos + (size_t)frame;
+	for (long r = 0; r < rounds; r++) {
+		for (int i = 0; i < N; i++)
+			dm_meter_feed(m[i],
+				      (i < CHANNELS ? chan_sig[i] : mic_sig[i - CHANNELS]) + pos,
+				      block);
+		pos = pos + 2 * block > loop_samples ? 0 : pos + block;
 	}
 	double t1 = thread_cpu_s();
 	pos = 0;
-	for (long i = 0; i < n2; i++) {
-		dm_meter_feed(m, mic_sig[i % CONSOLES] + pos, block);
+	for (long r = 0; r < rounds; r++) {
+		for (int i = 0; i < N; i++)
+			pcm[i] = (i < CHANNELS ? chan_sig[i] : mic_sig[i - CHANNELS]) + pos;
+		dm_meter_feed_many(m, pcm, N, block);
 		pos = pos + 2 * block > loop_samples ? 0 : pos + block;
 	}
 	double t2 = thread_cpu_s();
-	for (long i = 0; i < n3; i++)
+	for (long i = 0; i < events; i++)
 		meters_event(s);
 	double t3 = thread_cpu_s();
-	dm_meter_free(m);
-	double frames_per_s = (double)RATE / frame;
-	double chan = (t1 - t0) / (double)n1 * frames_per_s * CHANNELS;
-	double mic = (t2 - t1) / (double)n2 * frames_per_s / MIC_BLOCK_FRAMES * CONSOLES;
-	double ev = (t3 - t2) / (double)n3 * frames_per_s / EVENT_FRAMES;
+	double samples = (double)rounds * (double)block * N;
+	double per_s = (double)RATE * N; /* samples per second of audio */
+	double one = (t1 - t0) / samples * per_s, many = (t2 - t1) / samples * per_s;
+	double ev = (t3 - t2) / (double)events * (double)RATE / frame / EVENT_FRAMES;
 	printf("meters' parts measured apart (as fast as possible, hot caches), CPU s per s of "
 	       "audio and %% of A:\n");
-	printf("  %d channel meters, a %d-sample frame each   %.1f us per call  %.5f  %5.2f %%\n",
-	       CHANNELS, frame, (t1 - t0) / (double)n1 * 1e6, chan, chan / a_cps * 100);
-	printf("  %d console meters, %zu-sample blocks      %.1f us per call  %.5f  %5.2f %%\n",
-	       CONSOLES, block, (t2 - t1) / (double)n2 * 1e6, mic, mic / a_cps * 100);
-	printf("  meters event, %d readings to JSON text     %.1f us per call  %.5f  %5.2f %%\n",
-	       CHANNELS + CONSOLES, (t3 - t2) / (double)n3 * 1e6, ev, ev / a_cps * 100);
+	printf("  %d meters one by one (dm_meter_feed)     %.2f ns a sample  %.5f  %5.2f %%\n", N,
+	       (t1 - t0) / samples * 1e9, one, one / a_cps * 100);
+	printf("  %d meters together (dm_meter_feed_many)  %.2f ns a sample  %.5f  %5.2f %%\n", N,
+	       (t2 - t1) / samples * 1e9, many, many / a_cps * 100);
+	printf("  meters event, %d readings to JSON text     %.1f us per call  %.5f  %5.2f %%\n", N,
+	       (t3 - t2) / (double)events * 1e6, ev, ev / a_cps * 100);
+out:
+	for (int i = 0; i < N; i++)
+		dm_meter_free(m[i]);
 }
 
 static int env_int(const char *name, int def, int lo, int hi)

@@ -10,7 +10,8 @@
 #  1. meters: floor and en (floor fallback) peak -20 +/- 0.5 dBFS, momentary
 #     -23 +/- 0.5 LUFS (a full-scale sine reads -3.01 LUFS); es (es-1 silent)
 #     at the meter floor, -120
-#  2. /metrics without a token (loopback): levels, packets sent growing,
+#  2. /metrics without a token (loopback): levels, packets sent and the
+#     meters' own CPU time growing,
 #     listeners, xruns, alarms active
 #  3. silence: es-1 live and silent raises "silence" (console es-1) about 3 s
 #     after the start, in /alarms and as an event; a tone on es-1.mic clears it
@@ -121,6 +122,7 @@ dm_check "metrics: console fr-1 peak" \
 	"$(metric dragoman_console_level_dbfs '{console="fr-1",kind="peak"}')" ">=" -20.5
 pk1=$(metric dragoman_packets_sent_total '{channel="floor"}')
 by1=$(metric dragoman_bytes_sent_total '{channel="floor"}')
+mc1=$(metric dragoman_meters_cpu_seconds_total '')
 dm_check "metrics: dragoman_listeners{channel=\"fr\"}" \
 	"$(metric dragoman_listeners '{channel="fr"}')" ">=" 0
 dm_check "metrics: dragoman_listener_loss_ratio{channel=\"fr\"}" \
@@ -135,6 +137,13 @@ dm_check "metrics: floor packets sent, 1 s apart ($pk1 -> $pk2)" \
 	"$(dm_calc "${pk2:-0} - ${pk1:-0}")" ">=" 100
 dm_check "metrics: floor bytes sent grow" \
 	"$(dm_calc "$(metric dragoman_bytes_sent_total '{channel="floor"}') - ${by1:-0}")" ">" 0
+# The meters' own CPU time: it grows while they work, and stays far below
+# the second that passed (7 meters cost well under 1 % of a core).
+mc2=$(metric dragoman_meters_cpu_seconds_total '')
+dm_check "metrics: meters' CPU time grows, 1 s apart (${mc1:-none} -> ${mc2:-none} s)" \
+	"$(dm_calc "${mc2:-0} - ${mc1:-0}")" ">" 0
+dm_check "metrics: meters' CPU time is below 0.1 s a second" \
+	"$(dm_calc "${mc2:-0} - ${mc1:-0}")" "<" 0.1
 dm_check_api "GET /api/v1/meters without a token" 401 GET /api/v1/meters ""
 
 # ---------------------------------------------------------------- 3. silence
