@@ -2,7 +2,7 @@
  * samples, between the JACK process callback and a worker thread.
  *
  * One thread writes (dm_ring_write, dm_ring_writable), one thread reads
- * (dm_ring_read, _peek, _skip, _readable); no locks, no syscalls. A NULL ring
+ * (dm_ring_read, _peek, _read_span, _skip, _readable); no locks, no syscalls. A NULL ring
  * or buffer, or n == 0, makes the calls below return 0. */
 #ifndef DRAGOMAN_RING_H
 #define DRAGOMAN_RING_H
@@ -37,6 +37,14 @@ size_t dm_ring_peek(struct dm_ring *r, float *dst, size_t n);
 
 /* Consumer: drops up to n samples; returns how many. */
 size_t dm_ring_skip(struct dm_ring *r, size_t n);
+
+/* Consumer: the readable samples in place, without a copy: returns the
+ * first of them and sets *n to how many follow contiguously (up to the end
+ * of the array; after dm_ring_skip(r, *n), another call gives the rest).
+ * Returns NULL and *n = 0 when the ring is empty (or r NULL; n NULL returns
+ * NULL). The samples stay valid, unchanged, until the consumer skips them:
+ * the producer cannot overwrite them before. Wait-free, RT-safe. */
+const float *dm_ring_read_span(struct dm_ring *r, size_t *n);
 
 /* Samples ready to read (consumer side) / space to write (producer side).
  * Exact on their own side; from any other thread, a momentary estimate within

@@ -19,13 +19,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define METER_RING_SAMPLES 32768 /* 0.68 s: the control loop drains it every 50 ms */
-#define METER_CHUNK 4800	 /* samples a meter is fed at a time: 100 ms */
 #define METER_EVENT_MS 100	 /* 10 Hz */
 
 struct dm_watch {
@@ -37,12 +37,11 @@ struct dm_watch {
 	 * (rings written by the encoder workers), then the consoles' mics
 	 * (written by the JACK callback); chan_* and mic_* point into them. All
 	 * are metered together in the control loop, two at a time
-	 * (dm_meter_feed_many), each from its own buffer of METER_CHUNK. */
+	 * (dm_meter_feed_many), from their rings' memory (spans, got). */
 	size_t n_meters;
 	struct dm_meter **meters, **chan_meter, **mic_meter;
 	struct dm_ring **rings, **chan_rings, **mic_rings;
-	float **bufs;
-	float *buf_mem;
+	const float **spans;
 	size_t *got;
 	/* CPU time the control loop spent metering: for /metrics, so that a
 	 * technician (and the engine_cpu benchmark) sees what the meters cost. */
@@ -107,22 +106,20 @@ int dm_watch_new(const struct dm_config *cfg, const uint8_t *secret,
 	w->n_meters = w->n_channels + w->n_consoles;
 	w->meters = calloc(w->n_meters + 1, sizeof *w->meters);
 	w->rings = calloc(w->n_meters + 1, sizeof *w->rings);
-	w->bufs = calloc(w->n_meters + 1, sizeof *w->bufs);
+	w->spans = calloc(w->n_meters + 1, sizeof *w->spans);
 	w->got = calloc(w->n_meters + 1, sizeof *w->got);
-	w->buf_mem = calloc(w->n_meters * METER_CHUNK + 1, sizeof *w->buf_mem);
 	w->con_in = calloc(w->n_consoles + 1, sizeof *w->con_in);
 	w->chan_in = calloc(w->n_channels, sizeof *w->chan_in);
 	const char **chan_ids = calloc(w->n_channels, sizeof *chan_ids);
 	const char **con_ids = calloc(w->n_consoles + 1, sizeof *con_ids);
-	if (!w->meters || !w->rings || !w->bufs || !w->got || !w->buf_mem || !w->con_in ||
-	    !w->chan_in || !chan_ids || !con_ids)
+	if (!w->meters || !w->rings || !w->spans || !w->got || !w->con_in || !w->chan_in ||
+	    !chan_ids || !con_ids)
 		goto fail;
 	w->chan_meter = w->meters;
 	w->mic_meter = w->meters + w->n_channels;
 	w->chan_rings = w->rings;
 	w->mic_rings = w->rings + w->n_channels;
 	for (size_t k = 0; k < w->n_meters; k++) {
-		w->bufs[k] = w->buf_mem + k * METER_CHUNK;
 		if ((rc = dm_meter_new(DM_SAMPLE_RATE, &w->meters[k])) < 0 ||
 		    (rc = dm_ring_new(METER_RING_SAMPLES, &w->rings[k])) < 0)
 			goto fail;
@@ -177,9 +174,8 @@ void dm_watch_free(struct dm_watch *w)
 	dm_alarms_free(w->alarms);
 	free(w->meters);
 	free(w->rings);
-	free(w->bufs);
+	free(w->spans);
 	free(w->got);
-	free(w->buf_mem);
 	free(w->con_in);
 	free(w->chan_in);
 	pthread_mutex_destroy(&w->lock);
@@ -274,30 +270,36 @@ static double wall_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Drains every meter's ring. The rings fill at the same pace (the JACK
- * callback writes every mic in the same period, the workers every channel
- * within a frame of it), so most samples go through dm_meter_feed_many and
- * only each ring's surplus over the emptiest one through dm_meter_feed. */
+/* Drains every meter's ring, metering the samples where they are: no
+ * buffers to copy them into (22 of 4800 samples were 422 KB). Either way
+ * about half of the meters' time goes to fetching the samples from the
+ * cores that wrote them (3.4 ns a sample in all, against 1.8 with hot caches).
+ * The rings fill at the same pace (the JACK callback writes every mic in the
+ * same period, the workers every channel within a frame of it), so most
+ * samples go through dm_meter_feed_many and only each ring's surplus over
+ * the emptiest one, or what lies past the end of its array, through
+ * dm_meter_feed. */
 static void meter_all(struct dm_watch *w)
 {
-	bool more = w->n_meters > 0;
+	for (;;) {
+		size_t common = SIZE_MAX;
+		bool any = false;
 
-	while (more) {
-		size_t common = METER_CHUNK;
-
-		more = false;
 		for (size_t k = 0; k < w->n_meters; k++) {
-			w->got[k] = dm_ring_read(w->rings[k], w->bufs[k], METER_CHUNK);
+			w->spans[k] = dm_ring_read_span(w->rings[k], &w->got[k]);
 			if (w->got[k] < common)
 				common = w->got[k];
-			if (w->got[k] == METER_CHUNK)
-				more = true;
+			any |= w->got[k] > 0;
 		}
-		dm_meter_feed_many(w->meters, (const float *const *)w->bufs, w->n_meters, common);
-		for (size_t k = 0; k < w->n_meters; k++)
+		if (!any)
+			return;
+		dm_meter_feed_many(w->meters, w->spans, w->n_meters, common);
+		for (size_t k = 0; k < w->n_meters; k++) {
 			if (w->got[k] > common)
-				dm_meter_feed(w->meters[k], w->bufs[k] + common,
+				dm_meter_feed(w->meters[k], w->spans[k] + common,
 					      w->got[k] - common);
+			dm_ring_skip(w->rings[k], w->got[k]);
+		}
 	}
 }
 

@@ -171,6 +171,24 @@ size_t dm_ring_read(struct dm_ring *r, float *dst, size_t n)
 	return n;
 }
 
+const float *dm_ring_read_span(struct dm_ring *r, size_t *n)
+{
+	size_t tail, avail, off, first;
+
+	if (n == NULL)
+		return NULL;
+	*n = 0;
+	if (r == NULL)
+		return NULL;
+	avail = consumer_avail(r, &tail);
+	if (avail == 0)
+		return NULL;
+	off = tail & r->mask;
+	first = r->mask + 1 - off;
+	*n = avail < first ? avail : first;
+	return r->buf + off;
+}
+
 size_t dm_ring_skip(struct dm_ring *r, size_t n)
 {
 	size_t tail, avail;

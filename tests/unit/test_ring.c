@@ -287,13 +287,54 @@ static void ring_threads_stress(void **state)
 	dm_ring_free(st.r);
 }
 
+/* In-place reads: the span is the data, up to the end of the array; the
+ * rest after a wrap comes with the next call; skipped samples are free. */
+static void ring_read_span(void **state)
+{
+	struct dm_ring *r = NULL;
+	float in[12], out[12];
+	const float *p;
+	size_t n = 99;
+
+	(void)state;
+	assert_null(dm_ring_read_span(NULL, &n));
+	assert_int_equal(n, 0);
+	assert_int_equal(dm_ring_new(8, &r), 0);
+	assert_null(dm_ring_read_span(r, NULL));
+	n = 99;
+	assert_null(dm_ring_read_span(r, &n));
+	assert_int_equal(n, 0);
+	for (int i = 0; i < 12; i++)
+		in[i] = (float)i + 0.5f;
+	/* 6 in, 6 out: the next 6 wrap after 2. */
+	assert_int_equal(dm_ring_write(r, in, 6), 6);
+	assert_int_equal(dm_ring_read(r, out, 6), 6);
+	assert_int_equal(dm_ring_write(r, in, 6), 6);
+	p = dm_ring_read_span(r, &n);
+	assert_non_null(p);
+	assert_int_equal(n, 2);
+	assert_memory_equal(p, in, 2 * sizeof(float));
+	/* Not consumed: the same span again, and no room for more than 2. */
+	assert_ptr_equal(dm_ring_read_span(r, &n), p);
+	assert_int_equal(dm_ring_writable(r), 2);
+	assert_int_equal(dm_ring_skip(r, n), 2);
+	p = dm_ring_read_span(r, &n);
+	assert_int_equal(n, 4);
+	assert_memory_equal(p, in + 2, 4 * sizeof(float));
+	assert_int_equal(dm_ring_skip(r, 4), 4);
+	assert_null(dm_ring_read_span(r, &n));
+	assert_int_equal(n, 0);
+	assert_int_equal(dm_ring_writable(r), 8);
+	dm_ring_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(ring_bad_args),       cmocka_unit_test(ring_capacity_rounding),
 		cmocka_unit_test(ring_fill_drain),     cmocka_unit_test(ring_wrap_odd_sizes),
 		cmocka_unit_test(ring_full_partial),   cmocka_unit_test(ring_peek_skip),
-		cmocka_unit_test(ring_threads_stress),
+		cmocka_unit_test(ring_threads_stress), cmocka_unit_test(ring_read_span),
 	};
 
 	return cmocka_run_group_tests_name("ring", tests, NULL, NULL);
