@@ -74,7 +74,8 @@ void dm_meter_free(struct dm_meter *m);
 
 /* Feeder: meters n mono samples (any n; the block sizes do not matter).
  * Returns the number of updates published during this call (0 when no window
- * was completed; a caller can wake its 10 Hz event on > 0), or DM_EINVAL (m
+ * was completed; a caller can wake its 10 Hz event on > 0; capped at
+ * INT_MAX), or DM_EINVAL (m
  * NULL, or pcm NULL with n > 0). n == 0 does nothing and returns 0. No
  * allocation, no lock, no syscall; one feeder thread at a time. */
 int dm_meter_feed(struct dm_meter *m, const float *pcm, size_t n);
@@ -88,8 +89,10 @@ int dm_meter_feed(struct dm_meter *m, const float *pcm, size_t n);
  * updates published (all meters together, capped at INT_MAX), or DM_EINVAL (m
  * NULL, pcm NULL with count > 0, a NULL meter, a NULL pcm[i] with n > 0,
  * meters of different rates, or a meter listed twice; nothing is fed then).
- * count == 0 or n == 0 does nothing and returns 0. No allocation, no lock,
- * no syscall; one feeder thread for all these meters. */
+ * The arguments are checked first; valid ones with count == 0 or n == 0 do
+ * nothing and return 0. No allocation, no lock, no syscall; one feeder
+ * thread for all these meters. The same bits need floating-point
+ * contraction off (meson.build: -ffp-contract=off). */
 int dm_meter_feed_many(struct dm_meter *const *m, const float *const *pcm, size_t count, size_t n);
 
 /* Reader, from any thread, concurrently with the feeder: copies the latest

@@ -42,8 +42,10 @@ size_t dm_ring_skip(struct dm_ring *r, size_t n);
  * first of them and sets *n to how many follow contiguously (up to the end
  * of the array; after dm_ring_skip(r, *n), another call gives the rest).
  * Returns NULL and *n = 0 when the ring is empty (or r NULL; n NULL returns
- * NULL). The samples stay valid, unchanged, until the consumer skips them:
- * the producer cannot overwrite them before. Wait-free, RT-safe. */
+ * NULL). The samples stay valid, unchanged, until the consumer skips or
+ * reads them (the producer cannot overwrite them before; skipping part of
+ * the span frees only that leading part), and never after dm_ring_free.
+ * Wait-free, RT-safe. */
 const float *dm_ring_read_span(struct dm_ring *r, size_t *n);
 
 /* Samples ready to read (consumer side) / space to write (producer side).

@@ -37,12 +37,15 @@ struct dm_watch {
 	 * (rings written by the encoder workers), then the consoles' mics
 	 * (written by the JACK callback); chan_* and mic_* point into them. All
 	 * are metered together in the control loop, two at a time
-	 * (dm_meter_feed_many), from their rings' memory (spans, got). */
+	 * (dm_meter_feed_many), from their rings' memory: meter_all's
+	 * scratch is budget (per ring) and the lane_* arrays, spans and got (per
+	 * meter fed in a round). */
 	size_t n_meters;
 	struct dm_meter **meters, **chan_meter, **mic_meter;
 	struct dm_ring **rings, **chan_rings, **mic_rings;
+	size_t *budget, *lane_ring, *got;
+	struct dm_meter **lane_meter;
 	const float **spans;
-	size_t *got;
 	/* CPU time the control loop spent metering: for /metrics, so that a
 	 * technician (and the engine_cpu benchmark) sees what the meters cost. */
 	_Atomic uint64_t meter_cpu_ns;
@@ -108,12 +111,15 @@ int dm_watch_new(const struct dm_config *cfg, const uint8_t *secret,
 	w->rings = calloc(w->n_meters + 1, sizeof *w->rings);
 	w->spans = calloc(w->n_meters + 1, sizeof *w->spans);
 	w->got = calloc(w->n_meters + 1, sizeof *w->got);
+	w->budget = calloc(w->n_meters + 1, sizeof *w->budget);
+	w->lane_ring = calloc(w->n_meters + 1, sizeof *w->lane_ring);
+	w->lane_meter = calloc(w->n_meters + 1, sizeof *w->lane_meter);
 	w->con_in = calloc(w->n_consoles + 1, sizeof *w->con_in);
 	w->chan_in = calloc(w->n_channels, sizeof *w->chan_in);
 	const char **chan_ids = calloc(w->n_channels, sizeof *chan_ids);
 	const char **con_ids = calloc(w->n_consoles + 1, sizeof *con_ids);
-	if (!w->meters || !w->rings || !w->spans || !w->got || !w->con_in || !w->chan_in ||
-	    !chan_ids || !con_ids)
+	if (!w->meters || !w->rings || !w->spans || !w->got || !w->budget || !w->lane_ring ||
+	    !w->lane_meter || !w->con_in || !w->chan_in || !chan_ids || !con_ids)
 		goto fail;
 	w->chan_meter = w->meters;
 	w->mic_meter = w->meters + w->n_channels;
@@ -176,6 +182,9 @@ void dm_watch_free(struct dm_watch *w)
 	free(w->rings);
 	free(w->spans);
 	free(w->got);
+	free(w->budget);
+	free(w->lane_ring);
+	free(w->lane_meter);
 	free(w->con_in);
 	free(w->chan_in);
 	pthread_mutex_destroy(&w->lock);
@@ -270,35 +279,51 @@ static double wall_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Drains every meter's ring, metering the samples where they are: no
- * buffers to copy them into (22 of 4800 samples were 422 KB). Either way
- * about half of the meters' time goes to fetching the samples from the
- * cores that wrote them (3.4 ns a sample in all, against 1.8 with hot caches).
- * The rings fill at the same pace (the JACK callback writes every mic in the
- * same period, the workers every channel within a frame of it), so most
- * samples go through dm_meter_feed_many and only each ring's surplus over
- * the emptiest one, or what lies past the end of its array, through
- * dm_meter_feed. */
+/* Meters what every ring held on entry (later samples wait for the next
+ * tick, so a tick's work is bounded), where the samples are: no buffers to
+ * copy them into (22 of 4800 samples were 422 KB). Either way about half of
+ * the meters' time goes to fetching the samples from the cores that wrote
+ * them (3.4 ns a sample in all, against 1.8 with hot caches). A ring's
+ * samples come in at most two spans (the second after the end of its
+ * array). The rings fill at the same pace (the JACK callback writes every
+ * mic in the same period, the workers every channel within a frame of it),
+ * so the meters of the rings with samples go through dm_meter_feed_many
+ * together for as many samples as the emptiest of them has, and only each
+ * one's surplus through dm_meter_feed. */
 static void meter_all(struct dm_watch *w)
 {
-	for (;;) {
-		size_t common = SIZE_MAX;
-		bool any = false;
+	for (size_t k = 0; k < w->n_meters; k++)
+		w->budget[k] = dm_ring_readable(w->rings[k]);
+	for (int span = 0; span < 2; span++) {
+		size_t lanes = 0, common = SIZE_MAX;
 
 		for (size_t k = 0; k < w->n_meters; k++) {
-			w->spans[k] = dm_ring_read_span(w->rings[k], &w->got[k]);
-			if (w->got[k] < common)
-				common = w->got[k];
-			any |= w->got[k] > 0;
+			size_t got;
+			const float *p;
+
+			if (!w->budget[k] || !(p = dm_ring_read_span(w->rings[k], &got)))
+				continue;
+			if (got > w->budget[k])
+				got = w->budget[k];
+			w->lane_meter[lanes] = w->meters[k];
+			w->lane_ring[lanes] = k;
+			w->spans[lanes] = p;
+			w->got[lanes] = got;
+			if (got < common)
+				common = got;
+			lanes++;
 		}
-		if (!any)
+		if (!lanes)
 			return;
-		dm_meter_feed_many(w->meters, w->spans, w->n_meters, common);
-		for (size_t k = 0; k < w->n_meters; k++) {
-			if (w->got[k] > common)
-				dm_meter_feed(w->meters[k], w->spans[k] + common,
-					      w->got[k] - common);
-			dm_ring_skip(w->rings[k], w->got[k]);
+		dm_meter_feed_many(w->lane_meter, w->spans, lanes, common);
+		for (size_t l = 0; l < lanes; l++) {
+			size_t k = w->lane_ring[l];
+
+			if (w->got[l] > common)
+				dm_meter_feed(w->lane_meter[l], w->spans[l] + common,
+					      w->got[l] - common);
+			dm_ring_skip(w->rings[k], w->got[l]);
+			w->budget[k] -= w->got[l];
 		}
 	}
 }

@@ -7,7 +7,7 @@
  *      dm_stream_send_frame and dm_sendq_flush in the engine's worker)
  *   M  A + meters: every frame, each channel's program and 8 console mics
  *      copied into rings (dm_watch_feed in the worker, the JACK callback);
- *      every 50 ms the 16 rings read out and metered together in 2,400-sample
+ *      every 50 ms the 16 rings metered together, in place, in 2,400-sample
  *      blocks with dm_meter_feed_many (as dm_watch_tick), and every 100 ms a
  *      "meters" event: 16 readings to JSON text (as meters_json and
  *      dm_control_post)
@@ -269,13 +269,10 @@ static void tick(struct setup *s, size_t pos)
 		       (size_t)frame * sizeof(float));
 	s->ring_fill += (size_t)frame;
 	if ((f + 1) % MIC_BLOCK_FRAMES == 0) {
-		/* The ring reads: a copy of each into its own buffer. */
-		static float scratch[CHANNELS + CONSOLES][MIC_RING_SAMPLES];
+		/* Metered in place, as from dm_ring_read_span. */
 		const float *pcm[CHANNELS + CONSOLES];
-		for (int i = 0; i < CHANNELS + CONSOLES; i++) {
-			memcpy(scratch[i], s->ring[i], s->ring_fill * sizeof(float));
-			pcm[i] = scratch[i];
-		}
+		for (int i = 0; i < CHANNELS + CONSOLES; i++)
+			pcm[i] = s->ring[i];
 		dm_meter_feed_many(s->meter, pcm, CHANNELS + CONSOLES, s->ring_fill);
 		s->ring_fill = 0;
 	}

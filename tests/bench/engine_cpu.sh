@@ -188,7 +188,7 @@ profile() {
 				pct = $1; sub(/%/, "", pct)
 				line = $0
 				total += pct
-				if (line ~ /\[\.\] (dm_meter_|meter_block|feed_pair|end_window|publish|meter_all)/)
+				if (line ~ /\[\.\] (dm_meter_|meter_lanes|lane_store|maybe_end_window|feed_pair|end_window|publish(_floor)? *$|meter_all)/)
 					meters += pct
 				else if (line ~ /libogg|\[\.\] (dm_recorder_|write_page|write_pages|packet_in|ring_push|write_all)/)
 					rec += pct

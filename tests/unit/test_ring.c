@@ -191,9 +191,10 @@ static void ring_peek_skip(void **state)
 }
 
 /* Two threads: the producer writes a counting sequence in random-size chunks,
- * the consumer reads (or peeks and skips) random-size chunks and checks every
- * sample. A functional test: it proves ordering and no loss under real
- * concurrency, not speed. The counter stays below 2^24, where floats are exact. */
+ * the consumer reads (or peeks, or looks in place with read_span, and skips)
+ * random-size chunks and checks every sample. A functional test: it proves
+ * ordering and no loss under real concurrency, not speed. The counter stays
+ * below 2^24, where floats are exact. */
 #define STRESS_TOTAL 4000000u
 
 struct stress {
@@ -245,22 +246,32 @@ static void *stress_consumer(void *arg)
 
 	while (next < STRESS_TOTAL) {
 		size_t want = 1 + xorshift(&seed) % 300;
-		bool peek = (xorshift(&seed) & 3) == 0;
+		unsigned mode = xorshift(&seed) & 3; /* 0 peek + skip, 1 span + skip */
+		bool peek = mode == 0, span = mode == 1;
+		const float *data = buf;
 		size_t got;
 
-		got = peek ? dm_ring_peek(st->r, buf, want) : dm_ring_read(st->r, buf, want);
+		if (span) {
+			/* In place, while the producer writes: the span must hold. */
+			data = dm_ring_read_span(st->r, &got);
+			if (got > want)
+				got = want;
+		} else {
+			got = peek ? dm_ring_peek(st->r, buf, want)
+				   : dm_ring_read(st->r, buf, want);
+		}
 		if (got == 0) {
 			sched_yield();
 			continue;
 		}
 		for (size_t i = 0; i < got; i++) {
-			if (buf[i] != (float)(next + i)) {
+			if (data[i] != (float)(next + i)) {
 				st->first_bad = next + (uint32_t)i;
 				atomic_store(&st->failed, true);
 				return NULL;
 			}
 		}
-		if (peek && dm_ring_skip(st->r, got) != got) {
+		if ((peek || span) && dm_ring_skip(st->r, got) != got) {
 			st->first_bad = next;
 			atomic_store(&st->failed, true);
 			return NULL;
