@@ -120,8 +120,20 @@ rec_stamp_s() {
 
 PTIME_MS=5
 
+# rec_clear_of_hour SECONDS: the engine starts a new file at every UTC hour
+# (rotate_s 3600); a part that counts files waits past the next hour when it
+# would not end before it. A CI run at 07:59:50 saw two files a channel.
+rec_clear_of_hour() {
+	local left=$((3600 - $(date -u +%s) % 3600))
+	if [ "$left" -lt "$1" ]; then
+		dm_say "waiting $((left + 1)) s for the UTC hour to turn (a new file each hour)"
+		sleep $((left + 1))
+	fi
+}
+
 # ================================================================ 1. a clean run
 dm_say "part 1: 8 s of recording, SIGTERM"
+rec_clear_of_hour 40
 rec_conf "$DM_TMP/conf" rec
 conf=$DM_CONF
 rec=$DM_TMP/conf/rec
@@ -200,6 +212,7 @@ declare -A OLD_SUM
 for f in "$rec"/*.opus; do
 	OLD_SUM[$f]=$(md5sum <"$f")
 done
+rec_clear_of_hour 30
 # Decoys: a file under every name a new recording could take in the next
 # seconds. The engine must step around them ("-1"), never truncate them.
 now=$(date -u +%s)
