@@ -75,9 +75,9 @@ void dm_meter_free(struct dm_meter *m);
 /* Feeder: meters n mono samples (any n; the block sizes do not matter).
  * Returns the number of updates published during this call (0 when no window
  * was completed; a caller can wake its 10 Hz event on > 0; capped at
- * INT_MAX), or DM_EINVAL (m
- * NULL, or pcm NULL with n > 0). n == 0 does nothing and returns 0. No
- * allocation, no lock, no syscall; one feeder thread at a time. */
+ * INT_MAX), or DM_EINVAL (m NULL, or pcm NULL with n > 0). n == 0 does
+ * nothing and returns 0. No allocation, no lock, no syscall; one feeder
+ * thread at a time. */
 int dm_meter_feed(struct dm_meter *m, const float *pcm, size_t n);
 
 /* Feeder: meters count meters at once, n samples each (pcm[i] into m[i]),

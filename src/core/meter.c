@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -332,48 +333,39 @@ static void maybe_end_window(struct dm_meter *m, int *updates)
 	}
 }
 
-int dm_meter_feed(struct dm_meter *m, const float *pcm, size_t n)
-{
-	int updates = 0;
-
-	if (!m || (!pcm && n))
-		return DM_EINVAL;
-	while (n) {
-		size_t take = m->window - m->fill;
-
-		if (take > n)
-			take = n;
-		meter_lanes(m, pcm, NULL, NULL, take);
-		m->fill += take;
-		pcm += take;
-		n -= take;
-		maybe_end_window(m, &updates);
-	}
-	return updates;
-}
-
-static int feed_pair(struct dm_meter *m0, const float *p0, struct dm_meter *m1, const float *p1,
-		     size_t n)
+/* Feeds n samples to m0 (and to m1, unless NULL, in the same instructions),
+ * cut at the edges of either meter's windows. */
+static int feed_lanes(struct dm_meter *m0, const float *p0, struct dm_meter *m1, const float *p1,
+		      size_t n)
 {
 	int updates = 0;
 
 	while (n) {
 		size_t take = m0->window - m0->fill;
 
-		if (m1->window - m1->fill < take)
+		if (m1 && m1->window - m1->fill < take)
 			take = m1->window - m1->fill;
 		if (take > n)
 			take = n;
 		meter_lanes(m0, p0, m1, p1, take);
 		m0->fill += take;
-		m1->fill += take;
 		p0 += take;
-		p1 += take;
 		n -= take;
 		maybe_end_window(m0, &updates);
-		maybe_end_window(m1, &updates);
+		if (m1) {
+			m1->fill += take;
+			p1 += take;
+			maybe_end_window(m1, &updates);
+		}
 	}
 	return updates;
+}
+
+int dm_meter_feed(struct dm_meter *m, const float *pcm, size_t n)
+{
+	if (!m || (!pcm && n))
+		return DM_EINVAL;
+	return feed_lanes(m, pcm, NULL, NULL, n);
 }
 
 int dm_meter_feed_many(struct dm_meter *const *m, const float *const *pcm, size_t count, size_t n)
@@ -392,8 +384,9 @@ int dm_meter_feed_many(struct dm_meter *const *m, const float *const *pcm, size_
 	if (!n)
 		return 0;
 	for (size_t i = 0; i < count; i += 2) {
-		int u = i + 1 < count ? feed_pair(m[i], pcm[i], m[i + 1], pcm[i + 1], n)
-				      : dm_meter_feed(m[i], pcm[i], n);
+		bool pair = i + 1 < count;
+		int u = feed_lanes(m[i], pcm[i], pair ? m[i + 1] : NULL, pair ? pcm[i + 1] : NULL,
+				   n);
 
 		updates = u > INT_MAX - updates ? INT_MAX : updates + u;
 	}

@@ -328,11 +328,17 @@ static void meter_all(struct dm_watch *w)
 	}
 }
 
+/* Counts the control loop's CPU time since t0 as the meters'. */
+static void meter_cpu_since(struct dm_watch *w, uint64_t t0)
+{
+	atomic_fetch_add_explicit(&w->meter_cpu_ns, thread_cpu_ns() - t0, memory_order_relaxed);
+}
+
 void dm_watch_tick(struct dm_watch *w)
 {
 	uint64_t t0 = thread_cpu_ns();
 	meter_all(w);
-	atomic_fetch_add_explicit(&w->meter_cpu_ns, thread_cpu_ns() - t0, memory_order_relaxed);
+	meter_cpu_since(w, t0);
 	double now = mono_s();
 	double last = (double)w->last_event.tv_sec + (double)w->last_event.tv_nsec * 1e-9;
 	if ((now - last) * 1000.0 < METER_EVENT_MS)
@@ -377,8 +383,7 @@ void dm_watch_tick(struct dm_watch *w)
 	if (w->ctl) {
 		t0 = thread_cpu_ns();
 		dm_control_post(w->ctl, "meters", meters_json(w), true);
-		atomic_fetch_add_explicit(&w->meter_cpu_ns, thread_cpu_ns() - t0,
-					  memory_order_relaxed);
+		meter_cpu_since(w, t0);
 	}
 }
 

@@ -87,14 +87,11 @@ for b in ar zh en fr ru es de; do
 	done
 done
 
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # meter_s E: engine E's dragoman_meters_cpu_seconds_total (its /metrics).
 meter_s() {
 	curl -s --max-time 5 "http://127.0.0.1:${API_PORT[$1]}/metrics" |
 		awk '$1 == "dragoman_meters_cpu_seconds_total" { v = $2 } END { print v + 0 }'
 }
-now_mono() { "$DM_PYTHON" -c 'import time; print("%.6f" % time.monotonic())'; }
-HZ=$(getconf CLK_TCK)
 
 SEQ=0
 # start E KIND(plain|rec): engine E (0|1) on its own server, with its tones;
@@ -128,16 +125,16 @@ for ((ph = 0; ph < PHASES; ph++)); do
 			dm_alive "${ENG_PID[$e]}" || dm_die "phase $ph: engine $e exited"
 		done
 		m0=$(meter_s $((1 - rec)))
-		p0=$(ticks "${ENG_PID[$((1 - rec))]}")
-		r0=$(ticks "${ENG_PID[$rec]}")
-		w0=$(now_mono)
+		p0=$(dm_cpu_ticks "${ENG_PID[$((1 - rec))]}")
+		r0=$(dm_cpu_ticks "${ENG_PID[$rec]}")
+		w0=$(dm_mono_now)
 		sleep "$MEASURE_S"
-		p1=$(ticks "${ENG_PID[$((1 - rec))]}")
-		r1=$(ticks "${ENG_PID[$rec]}")
-		w1=$(now_mono)
+		p1=$(dm_cpu_ticks "${ENG_PID[$((1 - rec))]}")
+		r1=$(dm_cpu_ticks "${ENG_PID[$rec]}")
+		w1=$(dm_mono_now)
 		m1=$(meter_s $((1 - rec)))
-		cp=$(dm_calc "($p1 - $p0) / $HZ / ($w1 - $w0) * 100")
-		cr=$(dm_calc "($r1 - $r0) / $HZ / ($w1 - $w0) * 100")
+		cp=$(dm_calc "($p1 - $p0) / $DM_CLK_TCK / ($w1 - $w0) * 100")
+		cr=$(dm_calc "($r1 - $r0) / $DM_CLK_TCK / ($w1 - $w0) * 100")
 		CPU_PLAIN+=("$cp")
 		CPU_REC+=("$cr")
 		RATIO+=("$(dm_calc "($cr - $cp) / $cp * 100")")
@@ -188,7 +185,7 @@ profile() {
 				pct = $1; sub(/%/, "", pct)
 				line = $0
 				total += pct
-				if (line ~ /\[\.\] (dm_meter_|meter_lanes|lane_store|maybe_end_window|feed_pair|end_window|publish(_floor)? *$|meter_all)/)
+				if (line ~ /\[\.\] (dm_meter_|meter_lanes|lane_store|maybe_end_window|feed_lanes|end_window|publish(_floor)? *$|meter_all)/)
 					meters += pct
 				else if (line ~ /libogg|\[\.\] (dm_recorder_|write_page|write_pages|packet_in|ring_push|write_all)/)
 					rec += pct

@@ -96,9 +96,6 @@ while True:
         break
     out.write("%.6f %d\n" % (time.monotonic(), len(b)))
 EOF
-now_mono() { "$DM_PYTHON" -c 'import time; print("%.6f" % time.monotonic())'; }
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK)
 
 SEQ=0
 # measure COLS ROWS: one monitor in a COLSxROWS tmux pane; prints the figures.
@@ -129,17 +126,17 @@ EOF
 	[ "$comm" = dragoman-monito ] || dm_die "$tag: the pane runs '$comm', not dragoman-monitor"
 	tm pipe-pane -o -t mon "exec $DM_PYTHON -u $DM_TMP/stamp.py $DM_TMP/writes-$tag.txt"
 	local t_start
-	t_start=$(now_mono)
+	t_start=$(dm_mono_now)
 	sleep $((RUN_S - MEASURE_S))
 	dm_alive "$mon" || dm_die "$tag: dragoman-monitor exited (see $DM_TMP/monitor-$tag.err)"
 	local c0 e0 w0 c1 e1 w1
-	c0=$(ticks "$mon")
-	e0=$(ticks "$ENGINE_PID")
-	w0=$(now_mono)
+	c0=$(dm_cpu_ticks "$mon")
+	e0=$(dm_cpu_ticks "$ENGINE_PID")
+	w0=$(dm_mono_now)
 	sleep "$MEASURE_S"
-	c1=$(ticks "$mon")
-	e1=$(ticks "$ENGINE_PID")
-	w1=$(now_mono)
+	c1=$(dm_cpu_ticks "$mon")
+	e1=$(dm_cpu_ticks "$ENGINE_PID")
+	w1=$(dm_mono_now)
 	dm_alive "$mon" || dm_die "$tag: dragoman-monitor exited (see $DM_TMP/monitor-$tag.err)"
 	tm capture-pane -p -t mon >"$DM_TMP/screen-$tag.txt" 2>/dev/null || true
 	tm kill-server 2>/dev/null || true
@@ -147,8 +144,8 @@ EOF
 	dm_say "the screen at $tag:"
 	sed 's/^/    | /' "$DM_TMP/screen-$tag.txt" >&2
 	local cpu ecpu
-	cpu=$(dm_calc "($c1 - $c0) / $HZ / ($w1 - $w0) * 100")
-	ecpu=$(dm_calc "($e1 - $e0) / $HZ / ($w1 - $w0) * 100")
+	cpu=$(dm_calc "($c1 - $c0) / $DM_CLK_TCK / ($w1 - $w0) * 100")
+	ecpu=$(dm_calc "($e1 - $e0) / $DM_CLK_TCK / ($w1 - $w0) * 100")
 	# Screen updates in the window: bursts of writes separated by >= 20 ms.
 	local upd
 	upd=$(awk -v a="$w0" -v b="$w1" '
@@ -158,7 +155,7 @@ EOF
 	local ups=${upd% *} bps=${upd#* }
 	printf '%s: monitor pid %s, %s s after start, CPU over %s s: %s ticks (CLK_TCK %s); ' \
 		"$tag" "$mon" "$(dm_calc "$w0 - $t_start")" "$(dm_calc "$w1 - $w0")" \
-		"$(dm_calc "$c1 - $c0")" "$HZ"
+		"$(dm_calc "$c1 - $c0")" "$DM_CLK_TCK"
 	printf 'screen updates %s/s (%s bytes/s to the terminal); engine CPU %s %% of a core\n' \
 		"$ups" "$bps" "$(printf '%.2f' "$ecpu")"
 	printf 'dragoman-monitor at 10 Hz: %.2f %% of a core (target 2 %%) at %s, 9 channels, 8 consoles\n' \

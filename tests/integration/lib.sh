@@ -80,6 +80,14 @@ dm_check_str() {
 # awk arithmetic for thresholds: dm_calc '4 * 1000 / 5 * 0.6'
 dm_calc() { awk "BEGIN { printf \"%.6g\", $* }"; }
 
+# dm_cpu_ticks PID: the CPU time all threads of PID have used so far (utime +
+# stime in /proc/PID/stat), in clock ticks, DM_CLK_TCK to the second.
+dm_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+DM_CLK_TCK=$(getconf CLK_TCK)
+# dm_mono_now: the monotonic clock in seconds, for the wall time around a
+# CPU reading.
+dm_mono_now() { "$DM_PYTHON" -c 'import time; print("%.6f" % time.monotonic())'; }
+
 dm_finish() {
 	if [ "$DM_FAILS" -gt 0 ]; then
 		printf '%s: %d of %d checks FAILED (files kept in %s)\n' "$DM_TEST_NAME" \

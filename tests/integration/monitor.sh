@@ -176,13 +176,12 @@ fi
 MON_PID=$(pgrep -P "$PANE_PID" -x dragoman-monito || pgrep -P "$PANE_PID" | head -n 1 || true)
 [ -n "$MON_PID" ] || dm_die "no dragoman-monitor process under the tmux pane $PANE_PID"
 CPU_S=${DM_MONITOR_CPU_S:-3}
-hz=$(getconf CLK_TCK)
-t0=$(awk '{ print $14 + $15 }' "/proc/$MON_PID/stat")
+t0=$(dm_cpu_ticks "$MON_PID")
 w0=$(date +%s.%N)
 sleep "$CPU_S"
-t1=$(awk '{ print $14 + $15 }' "/proc/$MON_PID/stat")
+t1=$(dm_cpu_ticks "$MON_PID")
 w1=$(date +%s.%N)
-cpu=$(dm_calc "($t1 - $t0) / $hz / ($w1 - $w0) * 100")
+cpu=$(dm_calc "($t1 - $t0) / $DM_CLK_TCK / ($w1 - $w0) * 100")
 dm_say "monitor CPU: $cpu % of a core over $(dm_calc "$w1 - $w0") s (pid $MON_PID, meters HTTP $DM_API_STATUS)"
 # A figure for the closing note, not a verdict: speeds belong to benchmarks.
 
