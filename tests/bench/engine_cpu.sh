@@ -32,7 +32,9 @@
 # in recording's user-space part (src/net/recorder.c and libogg). Prints
 #   profile (perf, ...): meters (22: 8 channels, 14 mics) X.XX % of the
 #   engine's CPU; recording, user space (recorder.c, libogg) X.XX %
-# and the 15 busiest functions.
+# and the ENGINE_CPU_TOP (15) busiest functions. ENGINE_CPU_PERF_HZ (1999)
+# is perf's sampling rate; ENGINE_CPU_PERF_KEEP=FILE keeps its data there
+# (for perf annotate).
 # Asserts nothing about speed: exits non-zero only when it cannot measure.
 set -euo pipefail
 # shellcheck source=../integration/lib.sh
@@ -174,11 +176,12 @@ profile() {
 	dm_tones_start "tones-$SEQ" "${tones[@]}"
 	local tones_pid=$DM_TONES_PID
 	sleep "$WARM_S"
-	if ! perf record -q -e cpu-clock -F 1999 -p "$DM_ENGINE_PID" -o "$data" \
+	if ! perf record -q -e cpu-clock -F "${ENGINE_CPU_PERF_HZ:-1999}" -p "$DM_ENGINE_PID" -o "$data" \
 		-- sleep "$MEASURE_S" >"$DM_TMP/perf.out" 2>&1; then
 		dm_say "perf record failed: no profile"
 		dm_tail "$DM_TMP/perf.out"
 	else
+		[ -z "${ENGINE_CPU_PERF_KEEP:-}" ] || cp "$data" "$ENGINE_CPU_PERF_KEEP"
 		perf report -i "$data" --stdio --no-children --sort dso,sym 2>/dev/null |
 			awk '
 			/^ *[0-9.]+%/ {
@@ -194,7 +197,7 @@ profile() {
 				printf "profile (perf, %d s, %.0f %% of the samples listed): meters (22: 8 channels, 14 mics) %.2f %% of the engine'"'"'s CPU; recording, user space (recorder.c, libogg) %.2f %%\n", '"$MEASURE_S"', total, meters, rec
 			}'
 		perf report -i "$data" --stdio --no-children --sort dso,sym 2>/dev/null |
-			awk '/^ *[0-9.]+%/ && n++ < 15 { print "  top: " $0 }'
+			awk -v top="${ENGINE_CPU_TOP:-15}" '/^ *[0-9.]+%/ && n++ < top { print "  top: " $0 }'
 	fi
 	dm_stop "$tones_pid" 5
 	dm_stop "$DM_ENGINE_PID" 5
