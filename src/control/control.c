@@ -79,15 +79,21 @@ static json_t *console_ref(const struct dm_config *cfg, int i)
 
 /* ---- events ---- */
 
-static json_t *event_new(const char *type, const char *who)
+/* Now, UTC, to the millisecond: 2024-05-01T09:00:00.123Z. */
+static void event_time(char *when, size_t cap)
 {
 	struct timespec ts;
 	struct tm tm;
-	char when[40];
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	size_t n = strftime(when, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+static json_t *event_new(const char *type, const char *who)
+{
+	char when[40];
+	event_time(when, sizeof when);
 
 	json_t *o = json_object();
 	set(o, "id", json_integer(0)); /* first in the text; numbered when appended */
@@ -107,6 +113,16 @@ static void event_append(struct dm_control *c, json_t *o)
 	event_append_logged(c, o, true);
 }
 
+/* Stores text (consumed) as event id, the next; ev_lock held. */
+static void event_store(struct dm_control *c, int64_t id, char *text)
+{
+	size_t k = (size_t)(id % DM_CONTROL_EVENTS);
+	free(c->ev[k]);
+	c->ev[k] = text;
+	c->ev_last = id;
+	pthread_cond_broadcast(&c->ev_cond);
+}
+
 static void event_append_logged(struct dm_control *c, json_t *o, bool log)
 {
 	if (!o)
@@ -117,13 +133,9 @@ static void event_append_logged(struct dm_control *c, json_t *o, bool log)
 	char *text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (text) {
-		size_t k = (size_t)(id % DM_CONTROL_EVENTS);
-		free(c->ev[k]);
-		c->ev[k] = text;
-		c->ev_last = id;
 		if (log)
 			dm_log(DM_LOG_INFO, "control: %s", text);
-		pthread_cond_broadcast(&c->ev_cond);
+		event_store(c, id, text);
 	}
 	pthread_mutex_unlock(&c->ev_lock);
 }
@@ -470,6 +482,30 @@ void dm_control_post(struct dm_control *c, const char *type, json_t *fields, boo
 		json_object_update(o, fields);
 	json_decref(fields);
 	event_append_logged(c, o, !quiet);
+}
+
+int dm_control_post_text(struct dm_control *c, const char *type, const char *members)
+{
+	if (!c || !type || !members || !*type ||
+	    strspn(type, "abcdefghijklmnopqrstuvwxyz"
+			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789_") != strlen(type))
+		return DM_EINVAL;
+
+	char when[40];
+	event_time(when, sizeof when);
+	/* {"id":<20 digits>,"time":"","type":"",<members>} */
+	size_t cap = strlen(when) + strlen(type) + strlen(members) + 64;
+	char *text = malloc(cap);
+	if (!text)
+		return DM_ENOMEM;
+	pthread_mutex_lock(&c->ev_lock);
+	int64_t id = c->ev_last + 1;
+	snprintf(text, cap, "{\"id\":%lld,\"time\":\"%s\",\"type\":\"%s\"%s%s}", (long long)id,
+		 when, type, *members ? "," : "", members);
+	event_store(c, id, text);
+	pthread_mutex_unlock(&c->ev_lock);
+	return 0;
 }
 
 bool dm_control_mic_live(struct dm_control *c, size_t console)

@@ -537,3 +537,82 @@ int dm_meter_reset(struct dm_meter *m)
 	publish_floor(m);
 	return 0;
 }
+
+/* The digits of v, most significant first, at p; returns the end. */
+static char *put_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* v rounded to `decimals` (1 or 2) decimals, or null out of +-1e12; at most
+ * 17 characters. */
+static char *put_fixed(char *p, double v, int decimals)
+{
+	double scale = decimals == 1 ? 10.0 : 100.0;
+
+	if (!(fabs(v) <= 1e12)) {
+		memcpy(p, "null", 4);
+		return p + 4;
+	}
+
+	long long q = llround(v * scale);
+	uint64_t u = q < 0 ? (uint64_t)-q : (uint64_t)q;
+	uint64_t whole = u / (uint64_t)scale, frac = u % (uint64_t)scale;
+
+	if (q < 0)
+		*p++ = '-';
+	p = put_u64(p, whole);
+	*p++ = '.';
+	if (decimals == 2)
+		*p++ = (char)('0' + frac / 10);
+	*p++ = (char)('0' + frac % 10);
+	return p;
+}
+
+static char *put_lit(char *p, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(p, s, n);
+	return p + n;
+}
+
+int dm_meter_reading_json(const struct dm_meter_reading *r, int silence, char *buf, size_t cap)
+{
+	char tmp[DM_METER_JSON_MAX], *p = tmp;
+
+	if (!r || !buf)
+		return DM_EINVAL;
+	p = put_lit(p, "\"peak_dbfs\":");
+	p = put_fixed(p, r->peak_dbfs, 2);
+	p = put_lit(p, ",\"rms_dbfs\":");
+	p = put_fixed(p, r->rms_dbfs, 2);
+	p = put_lit(p, ",\"momentary_lufs\":");
+	p = put_fixed(p, r->momentary_lufs, 2);
+	p = put_lit(p, ",\"clips\":");
+	p = put_u64(p, r->clips);
+	if (silence) {
+		p = put_lit(p, ",\"silent_s\":");
+		p = put_fixed(p, r->silent_s, 1);
+	}
+
+	size_t len = (size_t)(p - tmp);
+
+	if (len + 1 > cap) {
+		if (cap)
+			buf[0] = '\0';
+		return DM_ENOSPC;
+	}
+	memcpy(buf, tmp, len);
+	buf[len] = '\0';
+	return (int)len;
+}

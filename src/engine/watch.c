@@ -46,6 +46,12 @@ struct dm_watch {
 	size_t *budget, *lane_ring, *got;
 	struct dm_meter **lane_meter;
 	const float **spans;
+	/* Each meter's id as JSON text (quoted, escaped by jansson), and the
+	 * control loop's buffer for the meters event's members (text_cap bytes:
+	 * enough for every meter, see meters_text). */
+	char **id_json;
+	char *text;
+	size_t text_cap;
 	/* CPU time the control loop spent metering: for /metrics, so that a
 	 * technician (and the engine_cpu benchmark) sees what the meters cost. */
 	_Atomic uint64_t meter_cpu_ns;
@@ -134,6 +140,24 @@ int dm_watch_new(const struct dm_config *cfg, const uint8_t *secret,
 		chan_ids[c] = dm_config_channel(cfg, c)->id;
 	for (size_t i = 0; i < w->n_consoles; i++)
 		con_ids[i] = dm_config_console(cfg, i)->id;
+	rc = DM_ENOMEM;
+	w->id_json = calloc(w->n_meters + 1, sizeof *w->id_json);
+	if (!w->id_json)
+		goto fail;
+	w->text_cap = sizeof "\"channels\":[],\"consoles\":[]";
+	for (size_t k = 0; k < w->n_meters; k++) {
+		const char *id = k < w->n_channels ? chan_ids[k] : con_ids[k - w->n_channels];
+		json_t *js = json_string(id);
+		w->id_json[k] = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+		json_decref(js);
+		if (!w->id_json[k])
+			goto fail;
+		/* {<reading>,"id":<id>}, */
+		w->text_cap += DM_METER_JSON_MAX + strlen(w->id_json[k]) + sizeof "{,\"id\":},";
+	}
+	w->text = malloc(w->text_cap);
+	if (!w->text)
+		goto fail;
 	rc = dm_alarms_new(w->n_channels, chan_ids, w->n_consoles, con_ids,
 			   (double)dm_config_conference(cfg)->alarm_silence_s, &w->alarms);
 	if (rc < 0)
@@ -187,6 +211,10 @@ void dm_watch_free(struct dm_watch *w)
 	free(w->lane_meter);
 	free(w->con_in);
 	free(w->chan_in);
+	for (size_t k = 0; w->id_json && k < w->n_meters; k++)
+		free(w->id_json[k]);
+	free(w->id_json);
+	free(w->text);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 }
@@ -212,33 +240,35 @@ void dm_watch_feed(struct dm_watch *w, size_t c, const float *pcm, size_t n)
 		dm_ring_write(w->chan_rings[c], pcm, n);
 }
 
-static json_t *reading_json(const struct dm_meter *m, bool console)
+/* The meters event's members, "channels":[...],"consoles":[...], into buf
+ * (w->text_cap bytes), the readings through dm_meter_reading_json: built
+ * through jansson, the 10 Hz event cost 140 us, a third of the metering. */
+static void meters_text(struct dm_watch *w, char *buf)
 {
-	struct dm_meter_reading r;
-	dm_meter_read(m, &r);
-	json_t *o = json_pack("{s:f,s:f,s:f,s:I}", "peak_dbfs", r.peak_dbfs, "rms_dbfs", r.rms_dbfs,
-			      "momentary_lufs", r.momentary_lufs, "clips", (json_int_t)r.clips);
-	if (o && console)
-		json_object_set_new(o, "silent_s", json_real(r.silent_s));
-	return o;
-}
+	char *p = buf;
 
-static json_t *meters_json(struct dm_watch *w)
-{
-	json_t *chans = json_array(), *cons = json_array();
-	for (size_t c = 0; c < w->n_channels; c++) {
-		json_t *o = reading_json(w->chan_meter[c], false);
-		if (o)
-			json_object_set_new(o, "id", json_string(dm_config_channel(w->cfg, c)->id));
-		json_array_append_new(chans, o);
+	for (int list = 0; list < 2; list++) {
+		bool console = list == 1;
+		size_t from = console ? w->n_channels : 0,
+		       to = console ? w->n_meters : w->n_channels;
+
+		p += sprintf(p, "%s\"%s\":[", console ? "," : "",
+			     console ? "consoles" : "channels");
+		for (size_t k = from; k < to; k++) {
+			struct dm_meter_reading r;
+			int n;
+
+			dm_meter_read(w->meters[k], &r);
+			if (k > from)
+				*p++ = ',';
+			*p++ = '{';
+			n = dm_meter_reading_json(&r, console, p, DM_METER_JSON_MAX);
+			p += n > 0 ? n : 0;
+			p += sprintf(p, ",\"id\":%s}", w->id_json[k]);
+		}
+		*p++ = ']';
 	}
-	for (size_t i = 0; i < w->n_consoles; i++) {
-		json_t *o = reading_json(w->mic_meter[i], true);
-		if (o)
-			json_object_set_new(o, "id", json_string(dm_config_console(w->cfg, i)->id));
-		json_array_append_new(cons, o);
-	}
-	return json_pack("{s:o,s:o}", "channels", chans, "consoles", cons);
+	*p = '\0';
 }
 
 static void iso_time(double wall_s, char *buf, size_t cap)
@@ -382,7 +412,8 @@ void dm_watch_tick(struct dm_watch *w)
 	pthread_mutex_unlock(&w->lock);
 	if (w->ctl) {
 		t0 = thread_cpu_ns();
-		dm_control_post(w->ctl, "meters", meters_json(w), true);
+		meters_text(w, w->text);
+		dm_control_post_text(w->ctl, "meters", w->text);
 		meter_cpu_since(w, t0);
 	}
 }
@@ -396,7 +427,15 @@ static char *dump(json_t *o)
 
 static char *view_meters(void *user)
 {
-	return dump(meters_json(user));
+	struct dm_watch *w = user;
+	char *buf = malloc(w->text_cap + 2);
+
+	if (buf) {
+		buf[0] = '{';
+		meters_text(w, buf + 1);
+		strcat(buf, "}");
+	}
+	return buf;
 }
 
 static char *view_alarms(void *user)

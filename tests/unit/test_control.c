@@ -695,6 +695,44 @@ static void control_concurrent(void **state)
 	pub.last = NULL;
 }
 
+static void control_post_text(void **state)
+{
+	struct dm_control *c = *state;
+	int64_t at = 0;
+	char buf[256];
+
+	assert_int_equal(dm_control_post_text(c, "meters", "\"channels\":[{\"id\":\"en\"}],\"x\":1.5"),
+			 0);
+	assert_int_equal(req_volume(c, ES1, -3.5), 0); /* a built event after it */
+	assert_int_equal(dm_control_post_text(c, "empty_1", ""), 0);
+	assert_int_equal(dm_control_events_last(c), 3);
+
+	json_t *o = next_event(c, &at);
+	assert_int_equal(json_integer_value(json_object_get(o, "id")), 1);
+	assert_string_equal(str(o, "type"), "meters");
+	assert_int_equal(strlen(str(o, "time")), 24);
+	assert_string_equal(str(json_array_get(json_object_get(o, "channels"), 0), "id"), "en");
+	assert_true(json_real_value(json_object_get(o, "x")) == 1.5);
+	json_decref(o);
+	o = next_event(c, &at);
+	assert_string_equal(str(o, "type"), "volume");
+	json_decref(o);
+	assert_int_equal(dm_control_events_wait(c, at, 0, buf, sizeof buf), 3);
+	o = json_loads(buf, 0, NULL);
+	assert_non_null(o);
+	assert_int_equal(json_object_size(o), 3); /* id, time, type: no stray comma */
+	assert_string_equal(str(o, "type"), "empty_1");
+	json_decref(o);
+
+	/* The type is written unescaped: only letters, digits and '_'. */
+	assert_int_equal(dm_control_post_text(c, "a\"b", ""), DM_EINVAL);
+	assert_int_equal(dm_control_post_text(c, "", ""), DM_EINVAL);
+	assert_int_equal(dm_control_post_text(c, NULL, ""), DM_EINVAL);
+	assert_int_equal(dm_control_post_text(c, "meters", NULL), DM_EINVAL);
+	assert_int_equal(dm_control_post_text(NULL, "meters", ""), DM_EINVAL);
+	assert_int_equal(dm_control_events_last(c), 3);
+}
+
 static void control_bad_args(void **state)
 {
 	struct dm_control *c = *state;
@@ -741,6 +779,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(control_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(control_state, setup, teardown),
 		cmocka_unit_test(control_concurrent),
+		cmocka_unit_test_setup_teardown(control_post_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(control_bad_args, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("control", tests, group_setup, group_teardown);

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <ebur128.h>
+#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -629,6 +630,55 @@ static void meter_concurrent_read(void **state)
 	dm_meter_free(c.m);
 }
 
+static void meter_reading_json(void **state)
+{
+	struct dm_meter_reading r = {
+		.peak_dbfs = -0.004, /* rounds to 0.00, no sign */
+		.rms_dbfs = -23.0151,
+		.momentary_lufs = DM_METER_FLOOR_DB,
+		.clips = 9223372036854775807u, /* jansson's largest */
+		.silent_s = 12.3,
+	};
+	char buf[DM_METER_JSON_MAX], obj[DM_METER_JSON_MAX + 2];
+	json_error_t err;
+	json_t *o;
+	int n;
+
+	(void)state;
+	n = dm_meter_reading_json(&r, 1, buf, sizeof(buf));
+	assert_int_equal(n, (int)strlen(buf));
+	assert_string_equal(buf, "\"peak_dbfs\":0.00,\"rms_dbfs\":-23.02,\"momentary_lufs\":-120.00,"
+				 "\"clips\":9223372036854775807,\"silent_s\":12.3");
+	snprintf(obj, sizeof(obj), "{%s}", buf);
+	o = json_loads(obj, 0, &err);
+	assert_non_null(o);
+	assert_true(json_is_real(json_object_get(o, "peak_dbfs"))); /* a point: a real */
+	assert_true(json_real_value(json_object_get(o, "rms_dbfs")) == -23.02);
+	assert_true(json_real_value(json_object_get(o, "silent_s")) == 12.3);
+	assert_true(json_integer_value(json_object_get(o, "clips")) == 9223372036854775807);
+	json_decref(o);
+
+	/* Without silence; a negative half rounds away from zero; beyond 1e12. */
+	r.peak_dbfs = -0.005;
+	r.rms_dbfs = 1e13;
+	r.momentary_lufs = NAN;
+	r.clips = 0;
+	n = dm_meter_reading_json(&r, 0, buf, sizeof(buf));
+	assert_string_equal(buf, "\"peak_dbfs\":-0.01,\"rms_dbfs\":null,\"momentary_lufs\":null,"
+				 "\"clips\":0");
+	/* The widest text fits DM_METER_JSON_MAX. */
+	r.peak_dbfs = r.rms_dbfs = r.momentary_lufs = -999999999999.99;
+	r.silent_s = 999999999999.9;
+	r.clips = 18446744073709551615u;
+	n = dm_meter_reading_json(&r, 1, buf, sizeof(buf));
+	assert_true(n > 0 && n < DM_METER_JSON_MAX);
+	assert_int_equal(dm_meter_reading_json(&r, 1, buf, (size_t)n), DM_ENOSPC);
+	assert_string_equal(buf, "");
+	assert_int_equal(dm_meter_reading_json(&r, 1, buf, (size_t)n + 1), n);
+	assert_int_equal(dm_meter_reading_json(NULL, 1, buf, sizeof(buf)), DM_EINVAL);
+	assert_int_equal(dm_meter_reading_json(&r, 1, NULL, 8), DM_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -645,6 +695,7 @@ int main(void)
 		cmocka_unit_test(meter_matches_libebur128),
 		cmocka_unit_test(meter_feed_many_same_bits),
 		cmocka_unit_test(meter_feed_many_bad_args),
+		cmocka_unit_test(meter_reading_json),
 	};
 
 	return cmocka_run_group_tests_name("meter", tests, NULL, NULL);
