@@ -701,8 +701,8 @@ static void control_post_text(void **state)
 	int64_t at = 0;
 	char buf[256];
 
-	assert_int_equal(dm_control_post_text(c, "meters", "\"channels\":[{\"id\":\"en\"}],\"x\":1.5"),
-			 0);
+	assert_int_equal(
+		dm_control_post_text(c, "meters", "\"channels\":[{\"id\":\"en\"}],\"x\":1.5"), 0);
 	assert_int_equal(req_volume(c, ES1, -3.5), 0); /* a built event after it */
 	assert_int_equal(dm_control_post_text(c, "empty_1", ""), 0);
 	assert_int_equal(dm_control_events_last(c), 3);

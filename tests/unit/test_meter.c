@@ -647,8 +647,9 @@ static void meter_reading_json(void **state)
 	(void)state;
 	n = dm_meter_reading_json(&r, 1, buf, sizeof(buf));
 	assert_int_equal(n, (int)strlen(buf));
-	assert_string_equal(buf, "\"peak_dbfs\":0.00,\"rms_dbfs\":-23.02,\"momentary_lufs\":-120.00,"
-				 "\"clips\":9223372036854775807,\"silent_s\":12.3");
+	assert_string_equal(buf,
+			    "\"peak_dbfs\":0.00,\"rms_dbfs\":-23.02,\"momentary_lufs\":-120.00,"
+			    "\"clips\":9223372036854775807,\"silent_s\":12.3");
 	snprintf(obj, sizeof(obj), "{%s}", buf);
 	o = json_loads(obj, 0, &err);
 	assert_non_null(o);
