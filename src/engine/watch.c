@@ -36,7 +36,7 @@ struct dm_watch {
 	/* Every meter and the ring it is fed from: the channels' programs first
 	 * (rings written by the encoder workers), then the consoles' mics
 	 * (written by the JACK callback); chan_* and mic_* point into them. All
-	 * are metered together in the control loop, two at a time
+	 * are metered together in the control loop, four (AVX2) or two at a time
 	 * (dm_meter_feed_many), from their rings' memory: meter_all's
 	 * scratch is budget (per ring) and the lane_* arrays, spans and got (per
 	 * meter fed in a round). */
@@ -311,9 +311,10 @@ static double wall_s(void)
 
 /* Meters what every ring held on entry (later samples wait for the next
  * tick, so a tick's work is bounded), where the samples are: no buffers to
- * copy them into (22 of 4800 samples were 422 KB). Either way about half of
- * the meters' time goes to fetching the samples from the cores that wrote
- * them (3.4 ns a sample in all, against 1.8 with hot caches). A ring's
+ * copy them into (22 of 4800 samples were 422 KB). Samples written on
+ * another core cost little more to meter (2.0-2.2 ns a sample in pairs,
+ * against 1.8 from the same core, measured with 22 rings and a writer thread
+ * at the engine's pace). A ring's
  * samples come in at most two spans (the second after the end of its
  * array). The rings fill at the same pace (the JACK callback writes every
  * mic in the same period, the workers every channel within a frame of it),
