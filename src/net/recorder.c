@@ -30,6 +30,7 @@
 #define DATE_LEN 20	     /* "2025-03-01T14:00:00Z" */
 #define OPUS_HEAD_LEN 19
 
+/* len and samples first: a small packet's slot is one cache line. */
 struct slot {
 	size_t len;
 	int samples;
@@ -39,13 +40,38 @@ struct slot {
 /* Room for DIR/conf-chan-YYYYMMDDTHHMMSSZ-NN.opus within PATH_MAX. */
 #define DIR_MAX (PATH_MAX - 128)
 
+/* The fields every packet touches come first, together: a channel's
+ * recorder is written once a frame, between which the worker's other
+ * channels push it out of the cache; spread over the paths between them, the
+ * misses made dm_recorder_write_at's own time 0.9 % of the engine's CPU. */
 struct dm_recorder {
+	int64_t now;	   /* of the write being handled */
+	int64_t file_slot; /* rotation period the file belongs to */
+	int64_t rotate_s;
+	int64_t flush_samples;
+	int64_t file_t0;    /* wall-clock time of the file's first audio sample */
+	int64_t granule;    /* samples handed to libogg, pre-roll included */
+	int64_t written_gp; /* granule of the last page written */
+	int64_t audio;	    /* audio samples in the file, held-back packet included */
+	int64_t last_try;
+	int fd; /* -1: no file open */
+	bool failed;
+	bool os_ready;
+	/* The ring's position: see ring below. */
+	unsigned ring_next, ring_count;
+	bool pending;
+	_Atomic uint64_t packets, bytes, files, dropped, errors, gap_samples;
+
+	ogg_stream_state os;
+
+	/* The latest packets: the pre-roll of the next file; the newest is the
+	 * held-back one while pending is set. */
+	struct slot ring[RING_SLOTS];
+
 	char dir[DIR_MAX];
 	char conf_id[DM_ID_MAX];
 	char channel_id[DM_ID_MAX];
 	int pre_skip;
-	int64_t rotate_s;
-	int64_t flush_samples;
 
 	uint8_t *tags; /* OpusTags, built once; only the DATE value changes */
 	size_t tags_len;
@@ -54,31 +80,13 @@ struct dm_recorder {
 	uint8_t silence[128];
 	size_t silence_len;
 
-	ogg_stream_state os;
-	bool os_ready;
-	int fd; /* -1: no file open */
 	char cur_path[PATH_MAX];
-	int64_t now;	    /* of the write being handled */
-	int64_t file_slot;  /* rotation period the file belongs to */
-	int64_t file_t0;    /* wall-clock time of the file's first audio sample */
-	int64_t granule;    /* samples handed to libogg, pre-roll included */
-	int64_t written_gp; /* granule of the last page written */
-	int64_t audio;	    /* audio samples in the file, held-back packet included */
-	bool failed;
-	int64_t last_try;
 
-	/* The latest packets: the pre-roll of the next file; the newest is the
-	 * held-back one while pending is set. */
-	struct slot ring[RING_SLOTS];
-	unsigned ring_next, ring_count;
-	bool pending;
-
-	/* What other threads may read. */
+	/* What other threads may read (and the counters above). */
 	pthread_mutex_t lock;
 	int err;
 	char errmsg[PATH_MAX + 64];
 	char path[PATH_MAX];
-	_Atomic uint64_t packets, bytes, files, dropped, errors, gap_samples;
 };
 
 static void count(_Atomic uint64_t *c, uint64_t n)
