@@ -1,8 +1,15 @@
 /* dragoman: recording of one channel as Ogg Opus files (RFC 7845) made from
  * the very Opus packets that were sent: libogg only, no re-encoding.
  *
- * One recorder per channel, driven by the channel's encoder worker (one thread
- * at a time); its statistics and error state may be read from any thread.
+ * One recorder per channel, written by one thread at a time: either directly
+ * (dm_recorder_write_at) or, in the engine, through its queue: the channel's
+ * encoder worker pushes each packet it sends (dm_recorder_push: a copy, no
+ * syscall) and a recording thread drains the queues every
+ * DM_RECORDER_DRAIN_MS (dm_recorder_drain) and does the Ogg framing and the
+ * file work, so that a slow or stalled disk never delays the send path, and
+ * the per-packet work runs in one sweep with warm caches rather than between
+ * the worker's encodes with cold ones. Its statistics and error state may be
+ * read from any thread.
  *
  * Files: DIR/<conference>-<channel>-<YYYYMMDDTHHMMSSZ>.opus, named by the UTC
  * time of their first packet, created with O_EXCL and mode 0600 (recordings are
@@ -25,7 +32,9 @@
  * worker) as libogg fills them and forcibly whenever flush_ms of audio would
  * otherwise be held in memory; one packet is held back until the next so that
  * the last one can carry the end-of-stream flag. A kill -9 of the engine thus
- * loses less than flush_ms of recorded audio (what the kernel has accepted
+ * loses less than flush_ms of recorded audio, plus what waited in the queue
+ * when it goes through one (the engine shortens flush_ms by twice
+ * DM_RECORDER_DRAIN_MS to stay within DM_RECORDER_FLUSH_MS; what the kernel has accepted
  * survives the process); the unfinished file has no end-of-stream page, which
  * ffmpeg and opusinfo accept. A power cut may lose what the kernel had not yet
  * written back.
@@ -49,7 +58,11 @@ extern "C" {
 #define DM_RECORDER_ROTATE_S 3600 /* a new file on every UTC hour */
 #define DM_RECORDER_FLUSH_MS 1000 /* most audio a kill -9 may lose */
 #define DM_RECORDER_RETRY_MS 5000 /* after an error, try a new file this often */
-#define DM_RECORDER_GAP_MS 1000	  /* longer silences in the packet flow are filled */
+#define DM_RECORDER_DRAIN_MS 50	  /* the engine's recording thread drains the queues this often */
+#define DM_RECORDER_QUEUE_BYTES                                                                    \
+	(256 * 1024) /* per recorder: 16 s of a 64 kb/s channel in 5 ms packets, 4 s at 510 kb/s:  \
+			a disk that stalls for seconds loses nothing */
+#define DM_RECORDER_GAP_MS 1000 /* longer silences in the packet flow are filled */
 #define DM_RECORDER_PREROLL_MS                                                                     \
 	80 /* decoder pre-roll at the start of a follow-on                                         \
 	      file (RFC 7845 recommends 80 ms) */
@@ -73,7 +86,8 @@ struct dm_recorder_stats {
 	uint64_t packets;     /* packets written into files (pre-roll excluded) */
 	uint64_t bytes;	      /* bytes written into files, Ogg framing included */
 	uint64_t files;	      /* files created */
-	uint64_t dropped;     /* packets not recorded because of a file error */
+	uint64_t dropped;     /* packets not recorded because of a file error or a
+			       * full queue (the recording thread too far behind) */
 	uint64_t errors;      /* times the recorder lost its file (or failed a retry) */
 	uint64_t gap_samples; /* silence inserted for gaps in the packet flow */
 };
@@ -86,7 +100,8 @@ struct dm_recorder_stats {
  * exist); DM_EIO (dir not writable); DM_ECODEC; DM_ENOMEM. Thread: control. */
 int dm_recorder_new(const struct dm_recorder_params *p, struct dm_recorder **out);
 
-/* Closes the current file (dm_recorder_close) and frees r. NULL is a no-op. */
+/* Closes the current file (dm_recorder_close: the queued packets go in
+ * first) and frees r. NULL is a no-op. No thread may be pushing. */
 void dm_recorder_free(struct dm_recorder *r);
 
 /* Records one Opus packet (mono, 48 kHz, as sent: the RTP payload before
@@ -104,7 +119,23 @@ int dm_recorder_write_at(struct dm_recorder *r, const uint8_t *pkt, size_t len, 
 /* dm_recorder_write_at at CLOCK_REALTIME's now. */
 int dm_recorder_write(struct dm_recorder *r, const uint8_t *pkt, size_t len);
 
-/* Finishes the current file: the held-back packet goes out with the
+/* Producer side of the recorder's queue (the channel's worker, the only
+ * producer): copies one Opus packet (as for dm_recorder_write_at) with
+ * CLOCK_REALTIME's now into the queue, for dm_recorder_drain. Returns 0,
+ * DM_EAGAIN (the queue is full: the packet is dropped and counted) or
+ * DM_EINVAL (r or pkt NULL, len 0 or over DM_MAX_OPUS_PAYLOAD). No
+ * allocation, no lock, no syscall (the clock is the vDSO's). */
+int dm_recorder_push(struct dm_recorder *r, const uint8_t *pkt, size_t len);
+
+/* Consumer side: records every packet queued by dm_recorder_push so far, in
+ * order, each at the time it was pushed (dm_recorder_write_at; its errors
+ * are the recorder's error state and counters, as there). Returns how many
+ * packets it took (0 when none), or DM_EINVAL (r NULL). Thread: the one
+ * writing the recorder (in the engine, the recording thread). */
+int dm_recorder_drain(struct dm_recorder *r);
+
+/* Finishes the current file, after the packets still queued (as
+ * dm_recorder_drain): the held-back packet goes out with the
  * end-of-stream flag and every page is written. The recorder stays usable: a
  * later write starts a new file. Returns 0 (also when there was no file) or
  * DM_EIO when the last pages could not be written; DM_EINVAL. Thread: the

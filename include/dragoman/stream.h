@@ -71,9 +71,10 @@ int dm_stream_send_frame(struct dm_stream *s, const float *pcm);
 /* The encoder's look-ahead in samples (an Ogg Opus file's pre-skip). */
 int dm_stream_lookahead(const struct dm_stream *s);
 
-/* Records every packet the stream sends from now on (the Opus packet as
- * sent, before encryption: no re-encoding). rec is not owned; NULL stops.
- * Thread: while the stream's worker is not running. */
+/* Queues every packet the stream sends from now on for rec (the Opus packet
+ * as sent, before encryption: no re-encoding; dm_recorder_push), whose
+ * owner drains it (dm_recorder_drain). rec is not owned; NULL stops. Thread:
+ * while the stream's worker is not running. */
 void dm_stream_set_recorder(struct dm_stream *s, struct dm_recorder *rec);
 
 /* Starts afresh under a new random SSRC (and so a new key): key rotation.

@@ -55,6 +55,8 @@ struct dm_engine {
 	struct dm_jackio *jack;
 	struct worker *workers;
 	size_t n_workers;
+	pthread_t rec_thread; /* drains the recorders' queues */
+	bool rec_running;
 	int frame_samples;
 	_Atomic bool stop;
 	bool jack_wait_logged;
@@ -99,6 +101,25 @@ static void *worker_main(void *arg)
 		dm_sendq_flush(w->sendq);
 	}
 	free(frame);
+	return NULL;
+}
+
+/* The recording thread: every DM_RECORDER_DRAIN_MS, the packets the workers
+ * queued go into the files (Ogg framing, writes). Off the workers, a slow
+ * disk cannot delay a packet on the wire, and the per-packet work runs in one
+ * sweep: between a worker's encodes it found the recorder cold and cost the
+ * engine about as much in cache misses as in work. At normal priority: a
+ * late drain only delays the files. What is queued when it stops, the
+ * recorders' own free drains. */
+static void *recording_main(void *arg)
+{
+	struct dm_engine *e = arg;
+	while (!atomic_load_explicit(&e->stop, memory_order_relaxed)) {
+		struct timespec ts = {0, DM_RECORDER_DRAIN_MS * 1000000L};
+		nanosleep(&ts, NULL);
+		for (size_t c = 0; c < e->n_channels; c++)
+			dm_recorder_drain(e->recorders[c]);
+	}
 	return NULL;
 }
 
@@ -253,6 +274,9 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 				.language = ch->language,
 				.pre_skip = dm_stream_lookahead(e->streams[c]),
 				.rotate_s = conf->recording_rotate_s,
+				/* What waits in the queue counts too: a kill -9
+				 * still loses at most DM_RECORDER_FLUSH_MS. */
+				.flush_ms = DM_RECORDER_FLUSH_MS - 2 * DM_RECORDER_DRAIN_MS,
 			};
 			rc = dm_recorder_new(&rp, &e->recorders[c]);
 			if (rc < 0) {
@@ -375,6 +399,11 @@ int dm_engine_start(struct dm_engine *e)
 		if (pthread_setschedparam(e->workers[w].thread, SCHED_FIFO, &sp) != 0 && w == 0)
 			dm_log(DM_LOG_INFO, "encoder threads run without real-time priority");
 	}
+	if (e->recorders && e->n_channels && e->recorders[0]) {
+		if (pthread_create(&e->rec_thread, NULL, recording_main, e) != 0)
+			return DM_EIO;
+		e->rec_running = true;
+	}
 	return 0;
 }
 
@@ -453,6 +482,8 @@ void dm_engine_free(struct dm_engine *e)
 		dm_sendq_free(e->workers[w].sendq);
 	}
 	free(e->workers);
+	if (e->rec_running)
+		pthread_join(e->rec_thread, NULL);
 	/* After the workers (they feed it) and the API (it calls it); before
 	 * the watch is freed, after it stops reading it (its views are the
 	 * API's, stopped above). */
@@ -464,7 +495,8 @@ void dm_engine_free(struct dm_engine *e)
 			dm_stream_free(e->streams[c]);
 		if (e->rings)
 			dm_ring_free(e->rings[c]);
-		/* After the workers: a recorder is written by its stream's worker. */
+		/* After the workers (they queue its packets) and the recording
+		 * thread (it writes them): the rest is drained here. */
 		if (e->recorders)
 			dm_recorder_free(e->recorders[c]);
 	}

@@ -3,6 +3,7 @@
 #include "dragoman/defaults.h"
 #include "dragoman/error.h"
 #include "dragoman/log.h"
+#include "dragoman/pktq.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +62,7 @@ struct dm_recorder {
 	unsigned ring_next, ring_count;
 	bool pending;
 	_Atomic uint64_t packets, bytes, files, dropped, errors, gap_samples;
+	struct dm_pktq *queue; /* dm_recorder_push to dm_recorder_drain */
 
 	ogg_stream_state os;
 
@@ -218,11 +220,14 @@ int dm_recorder_new(const struct dm_recorder_params *p, struct dm_recorder **out
 		rc = make_silence(r);
 	if (rc == 0 && ogg_stream_init(&r->os, 0) != 0)
 		rc = DM_ENOMEM;
+	else if (rc == 0)
+		r->os_ready = true;
+	if (rc == 0)
+		rc = dm_pktq_new(DM_RECORDER_QUEUE_BYTES, DM_MAX_OPUS_PAYLOAD, &r->queue);
 	if (rc < 0) {
 		dm_recorder_free(r);
 		return rc;
 	}
-	r->os_ready = true;
 	*out = r;
 	return 0;
 }
@@ -503,10 +508,42 @@ int dm_recorder_write(struct dm_recorder *r, const uint8_t *pkt, size_t len)
 	return dm_recorder_write_at(r, pkt, len, (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec);
 }
 
+int dm_recorder_push(struct dm_recorder *r, const uint8_t *pkt, size_t len)
+{
+	if (!r || !pkt || len == 0 || len > DM_MAX_OPUS_PAYLOAD)
+		return DM_EINVAL;
+
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (dm_pktq_push(r->queue, (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec, pkt, len) < 0) {
+		count(&r->dropped, 1);
+		return DM_EAGAIN;
+	}
+	return 0;
+}
+
+int dm_recorder_drain(struct dm_recorder *r)
+{
+	const uint8_t *pkt;
+	int64_t stamp;
+	size_t len;
+	int n = 0;
+
+	if (!r)
+		return DM_EINVAL;
+	while (n < INT_MAX && (pkt = dm_pktq_peek(r->queue, &stamp, &len))) {
+		dm_recorder_write_at(r, pkt, len, stamp);
+		dm_pktq_pop(r->queue);
+		n++;
+	}
+	return n;
+}
+
 int dm_recorder_close(struct dm_recorder *r)
 {
 	if (!r)
 		return DM_EINVAL;
+	dm_recorder_drain(r);
 	return finish_file(r);
 }
 
@@ -514,10 +551,12 @@ void dm_recorder_free(struct dm_recorder *r)
 {
 	if (!r)
 		return;
+	dm_recorder_drain(r);
 	finish_file(r);
 	if (r->os_ready)
 		ogg_stream_clear(&r->os);
 	free(r->tags);
+	dm_pktq_free(r->queue);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }

@@ -246,7 +246,7 @@ int dm_stream_send_frame(struct dm_stream *s, const float *pcm)
 		return DM_ECODEC;
 	atomic_fetch_add_explicit(&s->frames, 1, memory_order_relaxed);
 	if (s->recorder)
-		dm_recorder_write(s->recorder, buf + hdr, (size_t)n);
+		dm_recorder_push(s->recorder, buf + hdr, (size_t)n);
 	struct dm_rtp_header h = {
 		.pt = DM_RTP_PT_OPUS,
 		.marker = s->first,

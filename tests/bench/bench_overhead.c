@@ -9,10 +9,12 @@
  *      copied into rings (dm_watch_feed in the worker, the JACK callback);
  *      every 50 ms the 16 rings metered together, in place, in 2,400-sample
  *      blocks with dm_meter_feed_many (as dm_watch_tick), and every 100 ms a
- *      "meters" event: 16 readings to JSON text (as meters_json and
- *      dm_control_post)
+ *      "meters" event: 16 readings to JSON text (as meters_text and
+ *      dm_control_post_text)
  *   R  A + recorders: one Ogg Opus recorder per channel in a temporary folder
- *      (default rotation), attached with dm_stream_set_recorder
+ *      (default rotation), attached with dm_stream_set_recorder (the stream
+ *      queues each packet) and drained every 50 ms (as the engine's
+ *      recording thread, here on the same core)
  *   B  A + meters + recorders
  *
  * The four variants run side by side (four sets of streams, meters and
@@ -38,7 +40,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -210,43 +211,41 @@ static void setup_free(struct setup *s)
 	free(s->last_event);
 }
 
-static json_t *reading_json(const struct dm_meter *m, const char *id, bool console)
-{
-	struct dm_meter_reading r;
-	dm_meter_read(m, &r);
-	json_t *o = json_pack("{s:f,s:f,s:f,s:I,s:s}", "peak_dbfs", r.peak_dbfs, "rms_dbfs",
-			      r.rms_dbfs, "momentary_lufs", r.momentary_lufs, "clips",
-			      (json_int_t)r.clips, "id", id);
-	if (o && console)
-		json_object_set_new(o, "silent_s", json_real(r.silent_s));
-	return o;
-}
-
-/* What the engine does for a "meters" event: the readings to JSON, the event's
- * head, the text kept in the event ring (replacing the oldest). */
+/* What the engine does for a "meters" event (watch.c's meters_text and
+ * dm_control_post_text): each reading through dm_meter_reading_json into one
+ * text with the event's head, kept in the event ring (replacing the oldest). */
 static void meters_event(struct setup *s)
 {
-	json_t *chans = json_array(), *cons = json_array();
-	char id[16];
-	for (int c = 0; c < CHANNELS; c++) {
-		snprintf(id, sizeof id, "ch%d", c);
-		json_array_append_new(chans, reading_json(s->meter[c], id, false));
-	}
-	for (int i = 0; i < CONSOLES; i++) {
-		snprintf(id, sizeof id, "con%d", i);
-		json_array_append_new(cons, reading_json(s->meter[CHANNELS + i], id, true));
-	}
+	size_t cap = 128 + (CHANNELS + CONSOLES) * (DM_METER_JSON_MAX + 32);
+	char *text = malloc(cap), *p = text, when[40];
 	struct timespec ts;
 	struct tm tm;
-	char when[40];
+
+	if (!text)
+		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
-	json_t *o = json_pack("{s:I,s:s,s:s,s:o,s:o}", "id", (json_int_t)++s->event_id, "time",
-			      when, "type", "meters", "channels", chans, "consoles", cons);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
+	p += sprintf(p, "{\"id\":%lld,\"time\":\"%s\",\"type\":\"meters\"",
+		     (long long)++s->event_id, when);
+	for (int k = 0; k < CHANNELS + CONSOLES; k++) {
+		bool console = k >= CHANNELS;
+		struct dm_meter_reading r;
+
+		if (k == 0 || k == CHANNELS)
+			p += sprintf(p, "%s\"%s\":[", k ? "]," : ",",
+				     console ? "consoles" : "channels");
+		else
+			*p++ = ',';
+		dm_meter_read(s->meter[k], &r);
+		*p++ = '{';
+		int len = dm_meter_reading_json(&r, console, p, DM_METER_JSON_MAX);
+		p += len > 0 ? len : 0;
+		p += sprintf(p, ",\"id\":\"%s%d\"}", console ? "con" : "ch",
+			     console ? k - CHANNELS : k);
+	}
+	strcpy(p, "]}");
 	free(s->last_event);
 	s->last_event = text;
 }
@@ -262,6 +261,10 @@ static void tick(struct setup *s, size_t pos)
 			memcpy(s->ring[c] + s->ring_fill, pcm, (size_t)frame * sizeof(float));
 	}
 	dm_sendq_flush(s->q);
+	/* The engine's recording thread drains every 50 ms. */
+	if (s->recorders && (f + 1) % MIC_BLOCK_FRAMES == 0)
+		for (int c = 0; c < CHANNELS; c++)
+			dm_recorder_drain(s->rec[c]);
 	if (!s->meters)
 		return;
 	for (int i = 0; i < CONSOLES; i++)

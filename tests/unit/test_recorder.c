@@ -302,6 +302,63 @@ static void recorder_ten_seconds(void **state)
 	check_opusinfo(path, false);
 }
 
+/* Through the queue, as the engine records: packets pushed by one thread
+ * reach the file only when drained, all of them, in order, at the time they
+ * were pushed; a full queue drops and counts; close drains what is left. */
+static void recorder_queue(void **state)
+{
+	(void)state;
+	require_ffmpeg();
+	struct dm_recorder_params p = params();
+	struct dm_recorder *r = new_rec(&p);
+	struct dm_recorder_stats st;
+	char path[512];
+	int pushed = 0, full = 0;
+
+	for (int i = 0; i < 400; i++)
+		assert_int_equal(dm_recorder_push(r, pkts[i].data, pkts[i].len), 0);
+	pushed = 400;
+	dm_recorder_get_stats(r, &st);
+	assert_int_equal(st.packets, 0); /* nothing written before a drain */
+	assert_int_equal(dm_recorder_path(r, path, sizeof path), DM_ENOENT);
+	assert_int_equal(dm_recorder_drain(r), 400);
+	assert_int_equal(dm_recorder_drain(r), 0);
+	dm_recorder_get_stats(r, &st);
+	assert_int_equal(st.packets, 400);
+	assert_int_equal(dm_recorder_path(r, path, sizeof path), 0);
+
+	/* Filled without a drain: the queue's room, then refusals. */
+	for (int i = 400; full == 0; i++) {
+		int rc = dm_recorder_push(r, pkts[i % NPKT].data, pkts[i % NPKT].len);
+
+		if (rc == DM_EAGAIN)
+			full = 1;
+		else
+			assert_int_equal(rc, 0), pushed++;
+	}
+	assert_true(pushed - 400 >= DM_RECORDER_QUEUE_BYTES / (16 + 400)); /* every packet fit */
+	assert_int_equal(dm_recorder_push(r, pkts[0].data, pkts[0].len), DM_EAGAIN);
+	dm_recorder_get_stats(r, &st);
+	assert_int_equal(st.dropped, 2);
+	assert_int_equal(dm_recorder_push(r, pkts[0].data, 0), DM_EINVAL);
+	assert_int_equal(dm_recorder_push(NULL, pkts[0].data, pkts[0].len), DM_EINVAL);
+	assert_int_equal(dm_recorder_push(r, NULL, 10), DM_EINVAL);
+	assert_int_equal(dm_recorder_drain(NULL), DM_EINVAL);
+	assert_int_equal(dm_recorder_close(r), 0); /* drains the rest first */
+	dm_recorder_get_stats(r, &st);
+	assert_int_equal(st.packets, (uint64_t)pushed);
+	assert_int_equal(st.files, 1);
+	dm_recorder_free(r);
+
+	/* Pushed in no time: the file's timeline is the packets' own. */
+	double d = probe_duration(path);
+	print_message("%d packets queued: ffprobe %.3f s\n", pushed, d);
+	assert_true(fabs(d - pushed * 0.005) <= pushed * 0.005 * 0.01 + 0.02);
+	double freq;
+	decode(path, &freq);
+	assert_true(fabs(freq - TONE_HZ) < 2.0);
+}
+
 static void recorder_tags(void **state)
 {
 	(void)state;
@@ -710,6 +767,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(recorder_ten_seconds, setup, teardown),
+		cmocka_unit_test_setup_teardown(recorder_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(recorder_tags, setup, teardown),
 		cmocka_unit_test_setup_teardown(recorder_hour_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(recorder_rotate_period, setup, teardown),
