@@ -55,6 +55,7 @@ struct dm_watch {
 	/* CPU time the control loop spent metering: for /metrics, so that a
 	 * technician (and the engine_cpu benchmark) sees what the meters cost. */
 	_Atomic uint64_t meter_cpu_ns;
+	_Atomic uint64_t recording_cpu_ns; /* the engine's recording thread's */
 	struct dm_listeners *listeners;
 	struct dm_remote *remote; /* NULL: no remote delegates */
 	pthread_t listen_thread;
@@ -238,6 +239,12 @@ void dm_watch_feed(struct dm_watch *w, size_t c, const float *pcm, size_t n)
 {
 	if (c < w->n_channels)
 		dm_ring_write(w->chan_rings[c], pcm, n);
+}
+
+void dm_watch_add_recording_cpu(struct dm_watch *w, uint64_t ns)
+{
+	if (w)
+		atomic_fetch_add_explicit(&w->recording_cpu_ns, ns, memory_order_relaxed);
 }
 
 /* The meters event's members, "channels":[...],"consoles":[...], into buf
@@ -632,9 +639,14 @@ static char *view_metrics(void *user)
 		"# HELP dragoman_meters_cpu_seconds_total CPU time spent metering: the "
 		"meters and their 10 Hz event (the rings' copies excepted).\n"
 		"# TYPE dragoman_meters_cpu_seconds_total counter\n"
-		"dragoman_meters_cpu_seconds_total %.6f\n",
+		"dragoman_meters_cpu_seconds_total %.6f\n"
+		"# HELP dragoman_recording_cpu_seconds_total CPU time of the recording "
+		"thread: Ogg framing and file writes (the workers' queueing excepted).\n"
+		"# TYPE dragoman_recording_cpu_seconds_total counter\n"
+		"dragoman_recording_cpu_seconds_total %.6f\n",
 		(unsigned long long)js.xruns, active,
-		(double)atomic_load_explicit(&w->meter_cpu_ns, memory_order_relaxed) / 1e9);
+		(double)atomic_load_explicit(&w->meter_cpu_ns, memory_order_relaxed) / 1e9,
+		(double)atomic_load_explicit(&w->recording_cpu_ns, memory_order_relaxed) / 1e9);
 	fclose(f);
 	return buf;
 }

@@ -45,6 +45,10 @@ void dm_watch_set_remote(struct dm_watch *w, struct dm_remote *remote);
  * (a copy into a ring; dm_watch_tick meters it). No allocation, no lock. */
 void dm_watch_feed(struct dm_watch *w, size_t c, const float *pcm, size_t n);
 
+/* The recording thread: adds ns of its CPU time to what /metrics shows as
+ * dragoman_recording_cpu_seconds_total. Any thread; lock-free. */
+void dm_watch_add_recording_cpu(struct dm_watch *w, uint64_t ns);
+
 /* Control loop, every ~50 ms: meters every channel and mic (from their
  * rings), alarms, meter events. */
 void dm_watch_tick(struct dm_watch *w);

@@ -11,6 +11,7 @@
 #include <ogg/ogg.h>
 #include <opus/opus.h>
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -46,8 +47,13 @@ struct slot {
  * channels push it out of the cache; spread over the paths between them, the
  * misses made dm_recorder_write_at's own time 0.9 % of the engine's CPU. */
 struct dm_recorder {
-	int64_t now;	   /* of the write being handled */
-	int64_t file_slot; /* rotation period the file belongs to */
+	/* The producer's (dm_recorder_push) alone, on a line of its own: the
+	 * writer's fields below change at every packet it writes. */
+	alignas(64) struct dm_pktq *queue;
+	_Atomic uint64_t queue_full; /* packets dm_recorder_push dropped */
+
+	alignas(64) int64_t now; /* of the write being handled */
+	int64_t file_slot;	 /* rotation period the file belongs to */
 	int64_t rotate_s;
 	int64_t flush_samples;
 	int64_t file_t0;    /* wall-clock time of the file's first audio sample */
@@ -62,7 +68,6 @@ struct dm_recorder {
 	unsigned ring_next, ring_count;
 	bool pending;
 	_Atomic uint64_t packets, bytes, files, dropped, errors, gap_samples;
-	struct dm_pktq *queue; /* dm_recorder_push to dm_recorder_drain */
 
 	ogg_stream_state os;
 
@@ -198,9 +203,10 @@ int dm_recorder_new(const struct dm_recorder_params *p, struct dm_recorder **out
 	if (access(p->dir, W_OK | X_OK) < 0)
 		return DM_EIO;
 
-	struct dm_recorder *r = calloc(1, sizeof *r);
+	struct dm_recorder *r = aligned_alloc(64, sizeof *r);
 	if (!r)
 		return DM_ENOMEM;
+	memset(r, 0, sizeof *r);
 	r->fd = -1;
 	memcpy(r->dir, p->dir, dlen);
 	snprintf(r->conf_id, sizeof r->conf_id, "%s", p->conference_id);
@@ -516,7 +522,7 @@ int dm_recorder_push(struct dm_recorder *r, const uint8_t *pkt, size_t len)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (dm_pktq_push(r->queue, (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec, pkt, len) < 0) {
-		count(&r->dropped, 1);
+		count(&r->queue_full, 1);
 		return DM_EAGAIN;
 	}
 	return 0;
@@ -596,7 +602,8 @@ void dm_recorder_get_stats(const struct dm_recorder *r, struct dm_recorder_stats
 	st->packets = atomic_load_explicit(&r->packets, memory_order_relaxed);
 	st->bytes = atomic_load_explicit(&r->bytes, memory_order_relaxed);
 	st->files = atomic_load_explicit(&r->files, memory_order_relaxed);
-	st->dropped = atomic_load_explicit(&r->dropped, memory_order_relaxed);
+	st->dropped = atomic_load_explicit(&r->dropped, memory_order_relaxed) +
+		      atomic_load_explicit(&r->queue_full, memory_order_relaxed);
 	st->errors = atomic_load_explicit(&r->errors, memory_order_relaxed);
 	st->gap_samples = atomic_load_explicit(&r->gap_samples, memory_order_relaxed);
 }

@@ -30,15 +30,22 @@ struct hdr {
 	int64_t stamp;
 };
 
+/* Each side finds all it needs on its own line: the shared counters it
+ * publishes, what it last saw of the other's (it reads the other's line only
+ * when that says full, or empty), and its own copies of the array's
+ * constants. A push every 5 ms otherwise met the consumer's line (written at
+ * each drain) cold every time: 0.5 % of the engine's CPU in misses. */
 struct dm_pktq {
 	/* producer's line */
 	alignas(CACHE_LINE) _Atomic size_t head;
+	size_t tail_seen;
+	uint8_t *pbuf;
+	size_t pmask, max_len;
 	/* consumer's line */
 	alignas(CACHE_LINE) _Atomic size_t tail;
-	/* read-only after _new */
-	alignas(CACHE_LINE) uint8_t *buf;
+	size_t head_seen;
+	uint8_t *buf;
 	size_t mask;
-	size_t max_len;
 };
 
 static size_t padded(size_t len)
@@ -71,7 +78,8 @@ int dm_pktq_new(size_t bytes, size_t max_len, struct dm_pktq **out)
 	}
 	/* Every page written now: the producer never faults on first touch. */
 	memset(q->buf, 0, cap);
-	q->mask = cap - 1;
+	q->pbuf = q->buf;
+	q->mask = q->pmask = cap - 1;
 	q->max_len = max_len;
 	atomic_init(&q->head, 0);
 	atomic_init(&q->tail, 0);
@@ -93,23 +101,25 @@ int dm_pktq_push(struct dm_pktq *q, int64_t stamp, const void *data, size_t len)
 		return DM_EINVAL;
 
 	size_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
-	size_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
-	size_t cap = q->mask + 1, at = head & q->mask, need = padded(len);
+	size_t cap = q->pmask + 1, at = head & q->pmask, need = padded(len);
 	size_t skip = cap - at < need ? cap - at : 0; /* the end's rest, wasted */
 
-	if (cap - (head - tail) < skip + need)
-		return DM_EAGAIN;
+	if (cap - (head - q->tail_seen) < skip + need) {
+		q->tail_seen = atomic_load_explicit(&q->tail, memory_order_acquire);
+		if (cap - (head - q->tail_seen) < skip + need)
+			return DM_EAGAIN;
+	}
 	if (skip) {
 		struct hdr w = {.len = WRAP};
 
-		memcpy(q->buf + at, &w, sizeof(w));
+		memcpy(q->pbuf + at, &w, sizeof(w));
 		at = 0;
 	}
 
 	struct hdr h = {.len = (uint32_t)len, .stamp = stamp};
 
-	memcpy(q->buf + at, &h, sizeof(h));
-	memcpy(q->buf + at + HDR, data, len);
+	memcpy(q->pbuf + at, &h, sizeof(h));
+	memcpy(q->pbuf + at + HDR, data, len);
 	atomic_store_explicit(&q->head, head + skip + need, memory_order_release);
 	return 0;
 }
@@ -119,11 +129,13 @@ int dm_pktq_push(struct dm_pktq *q, int64_t stamp, const void *data, size_t len)
 static bool oldest(struct dm_pktq *q, size_t *tail_out)
 {
 	size_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
-	size_t head = atomic_load_explicit(&q->head, memory_order_acquire);
 	struct hdr h;
 
-	if (tail == head)
-		return false;
+	if (tail == q->head_seen) {
+		q->head_seen = atomic_load_explicit(&q->head, memory_order_acquire);
+		if (tail == q->head_seen)
+			return false;
+	}
 	memcpy(&h, q->buf + (tail & q->mask), sizeof(h));
 	if (h.len == WRAP) {
 		/* The producer wrote the marker and the packet after it before

@@ -21,17 +21,23 @@
 #   recording 8 channels: +X.X % of the engine's CPU (median of N windows, ...)
 #   metering everything (...): X.X % of the engine's CPU (median ...)
 #   recording 8 channels + metering everything: +X.X % of the engine's CPU
+#   recording thread (...): X.X % of the engine's CPU (median ...)
+#   by the engine's own counts, recording thread + metering: X.X % ...
 # The meters' share is the engine's own count of the CPU time its control
 # loop spends metering (dragoman_meters_cpu_seconds_total in /metrics) over
-# the engine's whole CPU time in the same window.
+# the engine's whole CPU time in the same window; the recording thread's
+# share likewise (dragoman_recording_cpu_seconds_total, of the recording
+# engine). The with/without difference swings by +-15 % window to window on
+# this VM; the counts by +-0.3.
 #
 # A last run (with recording, alone) is sampled by perf, when it is
 # installed and allowed (ENGINE_CPU_PROFILE=0 skips it): the share of the
 # engine's CPU time spent in the meters' own functions (src/core/meter.c,
 # meter_all in watch.c: the filters, without the copies out of the rings) and
-# in recording's user-space part (src/net/recorder.c and libogg). Prints
+# in recording's user-space part (src/net/recorder.c, the workers' queueing
+# in src/rt/pktq.c, and libogg). Prints
 #   profile (perf, ...): meters (22: 8 channels, 14 mics) X.XX % of the
-#   engine's CPU; recording, user space (recorder.c, libogg) X.XX %
+#   engine's CPU; recording, user space (recorder.c, pktq.c, libogg) X.XX %
 # and the ENGINE_CPU_TOP (15) busiest functions. ENGINE_CPU_PERF_HZ (1999)
 # is perf's sampling rate; ENGINE_CPU_PERF_KEEP=FILE keeps its data there
 # (for perf annotate).
@@ -89,11 +95,13 @@ for b in ar zh en fr ru es de; do
 	done
 done
 
-# meter_s E: engine E's dragoman_meters_cpu_seconds_total (its /metrics).
-meter_s() {
+# metric_s E NAME: engine E's counter NAME (its /metrics).
+metric_s() {
 	curl -s --max-time 5 "http://127.0.0.1:${API_PORT[$1]}/metrics" |
-		awk '$1 == "dragoman_meters_cpu_seconds_total" { v = $2 } END { print v + 0 }'
+		awk -v k="$2" '$1 == k { v = $2 } END { print v + 0 }'
 }
+meter_s() { metric_s "$1" dragoman_meters_cpu_seconds_total; }
+recording_s() { metric_s "$1" dragoman_recording_cpu_seconds_total; }
 
 SEQ=0
 # start E KIND(plain|rec): engine E (0|1) on its own server, with its tones;
@@ -114,7 +122,7 @@ stop() {
 	[ "$DM_STOP_RC" = 0 ] || dm_die "engine $e: dragomand exit status $DM_STOP_RC"
 }
 
-declare -a CPU_PLAIN CPU_REC RATIO METERS
+declare -a CPU_PLAIN CPU_REC RATIO METERS RECT
 printf 'dragomand on the reference event (%s: floor + 7 channels, 14 consoles), tones on the floor and every mic; JACK period 128; two engines side by side, one recording\n' \
 	"configs/ministerial.conf"
 for ((ph = 0; ph < PHASES; ph++)); do
@@ -127,6 +135,7 @@ for ((ph = 0; ph < PHASES; ph++)); do
 			dm_alive "${ENG_PID[$e]}" || dm_die "phase $ph: engine $e exited"
 		done
 		m0=$(meter_s $((1 - rec)))
+		t0=$(recording_s "$rec")
 		p0=$(dm_cpu_ticks "${ENG_PID[$((1 - rec))]}")
 		r0=$(dm_cpu_ticks "${ENG_PID[$rec]}")
 		w0=$(dm_mono_now)
@@ -135,6 +144,7 @@ for ((ph = 0; ph < PHASES; ph++)); do
 		r1=$(dm_cpu_ticks "${ENG_PID[$rec]}")
 		w1=$(dm_mono_now)
 		m1=$(meter_s $((1 - rec)))
+		t1=$(recording_s "$rec")
 		cp=$(dm_calc "($p1 - $p0) / $DM_CLK_TCK / ($w1 - $w0) * 100")
 		cr=$(dm_calc "($r1 - $r0) / $DM_CLK_TCK / ($w1 - $w0) * 100")
 		CPU_PLAIN+=("$cp")
@@ -143,8 +153,11 @@ for ((ph = 0; ph < PHASES; ph++)); do
 		# The meters' CPU over (about) the same window, of the same engine.
 		mp=$(dm_calc "($m1 - $m0) / ($w1 - $w0) * 100 / $cp * 100")
 		METERS+=("$mp")
-		printf 'phase %d (engine %d records), window %d: without recording %6.2f %% (meters %.2f %% of it), with %6.2f %% of a core over %.1f s (load average %s)\n' \
-			"$ph" "$rec" "$wi" "$cp" "$mp" "$cr" "$(dm_calc "$w1 - $w0")" "$(cut -d' ' -f1 /proc/loadavg)"
+		# The recording thread's own count, of the recording engine.
+		rt=$(dm_calc "($t1 - $t0) / ($w1 - $w0) * 100 / $cr * 100")
+		RECT+=("$rt")
+		printf 'phase %d (engine %d records), window %d: without recording %6.2f %% (meters %.2f %% of it), with %6.2f %% of a core (recording thread %.2f %% of it) over %.1f s (load average %s)\n' \
+			"$ph" "$rec" "$wi" "$cp" "$mp" "$cr" "$rt" "$(dm_calc "$w1 - $w0")" "$(cut -d' ' -f1 /proc/loadavg)"
 	done
 	files=$(find "$DM_TMP/conf/recordings" -name '*.opus' | wc -l)
 	[ "$files" -gt 0 ] || dm_die "phase $ph: no recording files"
@@ -165,6 +178,10 @@ printf 'metering everything (22 meters, 10 Hz event; dragoman_meters_cpu_seconds
 	"$(median "${METERS[@]}")" "$n" "$(range "${METERS[@]}" | tr -d +)"
 printf 'recording 8 channels + metering everything: %+.1f %% of the engine'"'"'s CPU (target 5 %%)\n' \
 	"$(dm_calc "$(median "${RATIO[@]}") + $(median "${METERS[@]}")")"
+printf 'recording thread (dragoman_recording_cpu_seconds_total; the workers'"'"' queueing is in the profile): %.1f %% of the engine'"'"'s CPU (median of %d windows, %s %%)\n' \
+	"$(median "${RECT[@]}")" "$n" "$(range "${RECT[@]}" | tr -d +)"
+printf 'by the engine'"'"'s own counts, recording thread + metering: %.1f %% of the engine'"'"'s CPU (target 5 %%)\n' \
+	"$(dm_calc "$(median "${RECT[@]}") + $(median "${METERS[@]}")")"
 
 # The profile run: perf samples the engine's every thread (cpu-clock, about
 # 2 kHz) over MEASURE_S; shares are of all its samples.
@@ -190,11 +207,11 @@ profile() {
 				total += pct
 				if (line ~ /\[\.\] (dm_meter_|meter_lanes|lane_store|maybe_end_window|feed_lanes|end_window|publish(_floor)? *$|meter_all)/)
 					meters += pct
-				else if (line ~ /libogg|\[\.\] (dm_recorder_|write_page|write_pages|packet_in|ring_push|write_all)/)
+				else if (line ~ /libogg|\[\.\] (dm_recorder_|dm_pktq_|oldest|write_page|write_pages|packet_in|ring_push|write_all|recording_main)/)
 					rec += pct
 			}
 			END {
-				printf "profile (perf, %d s, %.0f %% of the samples listed): meters (22: 8 channels, 14 mics) %.2f %% of the engine'"'"'s CPU; recording, user space (recorder.c, libogg) %.2f %%\n", '"$MEASURE_S"', total, meters, rec
+				printf "profile (perf, %d s, %.0f %% of the samples listed): meters (22: 8 channels, 14 mics) %.2f %% of the engine'"'"'s CPU; recording, user space (recorder.c, pktq.c, libogg) %.2f %%\n", '"$MEASURE_S"', total, meters, rec
 			}'
 		perf report -i "$data" --stdio --no-children --sort dso,sym 2>/dev/null |
 			awk -v top="${ENGINE_CPU_TOP:-15}" '/^ *[0-9.]+%/ && n++ < top { print "  top: " $0 }'

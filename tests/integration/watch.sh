@@ -4,6 +4,7 @@
 # and listener counts from the receiver reports of real dragoman-listen.
 #
 #   conference of the control tests (lib.sh dm_make_ctl_conf) + alarms.silence_s = 3
+#   + recording (for dragoman_recording_cpu_seconds_total)
 #   tones: floor 1 kHz at -20 dBFS, fr-1 500 Hz at -20 dBFS; es-1 (live on es)
 #   not fed at first
 #
@@ -31,6 +32,9 @@ SILENCE_S=3
 dm_make_ctl_conf "$DM_TMP/conf" es_fallback=silence
 TECH=${DM_TOK[technician]}
 printf 'alarms = { silence_s = %d; };\n' "$SILENCE_S" >>"$DM_CONF"
+# Recording on, for its CPU counter in /metrics.
+mkdir -p "$DM_TMP/conf/rec"
+printf 'recording = { dir = "rec"; };\n' >>"$DM_CONF"
 rc=0
 "$DRAGOMAND" --config "$DM_CONF" --check >"$DM_TMP/check-alarms.out" 2>&1 || rc=$?
 [ "$rc" -eq 0 ] || { dm_tail "$DM_TMP/check-alarms.out"; dm_die "dragomand --check rejects alarms.silence_s"; }
@@ -123,6 +127,7 @@ dm_check "metrics: console fr-1 peak" \
 pk1=$(metric dragoman_packets_sent_total '{channel="floor"}')
 by1=$(metric dragoman_bytes_sent_total '{channel="floor"}')
 mc1=$(metric dragoman_meters_cpu_seconds_total '')
+rc1=$(metric dragoman_recording_cpu_seconds_total '')
 dm_check "metrics: dragoman_listeners{channel=\"fr\"}" \
 	"$(metric dragoman_listeners '{channel="fr"}')" ">=" 0
 dm_check "metrics: dragoman_listener_loss_ratio{channel=\"fr\"}" \
@@ -144,6 +149,13 @@ dm_check "metrics: meters' CPU time grows, 1 s apart (${mc1:-none} -> ${mc2:-non
 	"$(dm_calc "${mc2:-0} - ${mc1:-0}")" ">" 0
 dm_check "metrics: meters' CPU time is below 0.1 s a second" \
 	"$(dm_calc "${mc2:-0} - ${mc1:-0}")" "<" 0.1
+# The same of the recording thread (the channels are recorded here).
+rc2=$(metric dragoman_recording_cpu_seconds_total '')
+dm_check "metrics: recording's CPU time grows, 1 s apart (${rc1:-none} -> ${rc2:-none} s)" \
+	"$(dm_calc "${rc2:-0} - ${rc1:-0}")" ">" 0
+dm_check "metrics: recording's CPU time is below 0.1 s a second" \
+	"$(dm_calc "${rc2:-0} - ${rc1:-0}")" "<" 0.1
+dm_check "metrics: recordings written" "$(find "$DM_TMP/conf/rec" -name '*.opus' | wc -l)" ">=" 1
 dm_check_api "GET /api/v1/meters without a token" 401 GET /api/v1/meters ""
 
 # ---------------------------------------------------------------- 3. silence
