@@ -58,7 +58,7 @@ extern "C" {
 #define DM_RECORDER_ROTATE_S 3600 /* a new file on every UTC hour */
 #define DM_RECORDER_FLUSH_MS 1000 /* most audio a kill -9 may lose */
 #define DM_RECORDER_RETRY_MS 5000 /* after an error, try a new file this often */
-#define DM_RECORDER_DRAIN_MS 50	  /* the engine's recording thread drains the queues this often */
+#define DM_RECORDER_DRAIN_MS 100	  /* the engine's recording thread drains the queues this often */
 #define DM_RECORDER_QUEUE_BYTES                                                                    \
 	(256 * 1024) /* per recorder: 16 s of a 64 kb/s channel in 5 ms packets, 4 s at 510 kb/s:  \
 			a disk that stalls for seconds loses nothing */

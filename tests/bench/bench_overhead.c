@@ -13,7 +13,7 @@
  *      dm_control_post_text)
  *   R  A + recorders: one Ogg Opus recorder per channel in a temporary folder
  *      (default rotation), attached with dm_stream_set_recorder (the stream
- *      queues each packet) and drained every 50 ms (as the engine's
+ *      queues each packet) and drained every 100 ms (as the engine's
  *      recording thread, here on the same core)
  *   B  A + meters + recorders
  *
@@ -261,8 +261,8 @@ static void tick(struct setup *s, size_t pos)
 			memcpy(s->ring[c] + s->ring_fill, pcm, (size_t)frame * sizeof(float));
 	}
 	dm_sendq_flush(s->q);
-	/* The engine's recording thread drains every 50 ms. */
-	if (s->recorders && (f + 1) % MIC_BLOCK_FRAMES == 0)
+	/* The engine's recording thread drains every DM_RECORDER_DRAIN_MS. */
+	if (s->recorders && (f + 1) % (DM_RECORDER_DRAIN_MS * RATE / 1000 / frame) == 0)
 		for (int c = 0; c < CHANNELS; c++)
 			dm_recorder_drain(s->rec[c]);
 	if (!s->meters)
