@@ -38,12 +38,12 @@ struct dm_watch {
 	 * (written by the JACK callback); chan_* and mic_* point into them. All
 	 * are metered together in the control loop, four (AVX2) or two at a time
 	 * (dm_meter_feed_many), from their rings' memory: meter_all's
-	 * scratch is budget (per ring) and the lane_* arrays, spans and got (per
+	 * scratch is budget (per ring) and the lane_* arrays and spans (per
 	 * meter fed in a round). */
 	size_t n_meters;
 	struct dm_meter **meters, **chan_meter, **mic_meter;
 	struct dm_ring **rings, **chan_rings, **mic_rings;
-	size_t *budget, *lane_ring, *got;
+	size_t *budget, *lane_ring;
 	struct dm_meter **lane_meter;
 	const float **spans;
 	/* Each meter's id as JSON text (quoted, escaped by jansson), and the
@@ -117,7 +117,6 @@ int dm_watch_new(const struct dm_config *cfg, const uint8_t *secret,
 	w->meters = calloc(w->n_meters + 1, sizeof *w->meters);
 	w->rings = calloc(w->n_meters + 1, sizeof *w->rings);
 	w->spans = calloc(w->n_meters + 1, sizeof *w->spans);
-	w->got = calloc(w->n_meters + 1, sizeof *w->got);
 	w->budget = calloc(w->n_meters + 1, sizeof *w->budget);
 	w->lane_ring = calloc(w->n_meters + 1, sizeof *w->lane_ring);
 	w->lane_meter = calloc(w->n_meters + 1, sizeof *w->lane_meter);
@@ -125,8 +124,8 @@ int dm_watch_new(const struct dm_config *cfg, const uint8_t *secret,
 	w->chan_in = calloc(w->n_channels, sizeof *w->chan_in);
 	const char **chan_ids = calloc(w->n_channels, sizeof *chan_ids);
 	const char **con_ids = calloc(w->n_consoles + 1, sizeof *con_ids);
-	if (!w->meters || !w->rings || !w->spans || !w->got || !w->budget || !w->lane_ring ||
-	    !w->lane_meter || !w->con_in || !w->chan_in || !chan_ids || !con_ids)
+	if (!w->meters || !w->rings || !w->spans || !w->budget || !w->lane_ring || !w->lane_meter ||
+	    !w->con_in || !w->chan_in || !chan_ids || !con_ids)
 		goto fail;
 	w->chan_meter = w->meters;
 	w->mic_meter = w->meters + w->n_channels;
@@ -206,7 +205,6 @@ void dm_watch_free(struct dm_watch *w)
 	free(w->meters);
 	free(w->rings);
 	free(w->spans);
-	free(w->got);
 	free(w->budget);
 	free(w->lane_ring);
 	free(w->lane_meter);
@@ -321,18 +319,19 @@ static double wall_s(void)
  * copy them into (22 of 4800 samples were 422 KB). Samples written on
  * another core cost little more to meter (2.0-2.2 ns a sample in pairs,
  * against 1.8 from the same core, measured with 22 rings and a writer thread
- * at the engine's pace). A ring's
- * samples come in at most two spans (the second after the end of its
- * array). The rings fill at the same pace (the JACK callback writes every
- * mic in the same period, the workers every channel within a frame of it),
- * so the meters of the rings with samples go through dm_meter_feed_many
- * together for as many samples as the emptiest of them has, and only each
- * one's surplus through dm_meter_feed. */
+ * at the engine's pace). A ring's samples come in at most two spans (the
+ * second after the end of its array). The rings fill at about the same pace
+ * (the JACK callback writes every mic in the same period, the workers every
+ * channel within a frame of it), so in each round the meters of all the rings
+ * with samples go through dm_meter_feed_many together, for as many samples
+ * as the emptiest span has; the next rounds take the rest, four meters to an
+ * instruction still (a meter alone costs three times as much a sample). */
 static void meter_all(struct dm_watch *w)
 {
 	for (size_t k = 0; k < w->n_meters; k++)
 		w->budget[k] = dm_ring_readable(w->rings[k]);
-	for (int span = 0; span < 2; span++) {
+	/* Each round ends at least one ring's span: at most two rounds a ring. */
+	for (;;) {
 		size_t lanes = 0, common = SIZE_MAX;
 
 		for (size_t k = 0; k < w->n_meters; k++) {
@@ -346,7 +345,6 @@ static void meter_all(struct dm_watch *w)
 			w->lane_meter[lanes] = w->meters[k];
 			w->lane_ring[lanes] = k;
 			w->spans[lanes] = p;
-			w->got[lanes] = got;
 			if (got < common)
 				common = got;
 			lanes++;
@@ -355,13 +353,8 @@ static void meter_all(struct dm_watch *w)
 			return;
 		dm_meter_feed_many(w->lane_meter, w->spans, lanes, common);
 		for (size_t l = 0; l < lanes; l++) {
-			size_t k = w->lane_ring[l];
-
-			if (w->got[l] > common)
-				dm_meter_feed(w->lane_meter[l], w->spans[l] + common,
-					      w->got[l] - common);
-			dm_ring_skip(w->rings[k], w->got[l]);
-			w->budget[k] -= w->got[l];
+			dm_ring_skip(w->rings[w->lane_ring[l]], common);
+			w->budget[w->lane_ring[l]] -= common;
 		}
 	}
 }
