@@ -34,8 +34,8 @@
  * the last one can carry the end-of-stream flag. A kill -9 of the engine thus
  * loses less than flush_ms of recorded audio, plus what waited in the queue
  * when it goes through one (the engine shortens flush_ms by twice
- * DM_RECORDER_DRAIN_MS to stay within DM_RECORDER_FLUSH_MS; what the kernel has accepted
- * survives the process); the unfinished file has no end-of-stream page, which
+ * DM_RECORDER_DRAIN_MS to stay within DM_RECORDER_FLUSH_MS; what the kernel
+ * has accepted survives the process); the unfinished file has no end-of-stream page, which
  * ffmpeg and opusinfo accept. A power cut may lose what the kernel had not yet
  * written back.
  *
@@ -58,10 +58,11 @@ extern "C" {
 #define DM_RECORDER_ROTATE_S 3600 /* a new file on every UTC hour */
 #define DM_RECORDER_FLUSH_MS 1000 /* most audio a kill -9 may lose */
 #define DM_RECORDER_RETRY_MS 5000 /* after an error, try a new file this often */
-#define DM_RECORDER_DRAIN_MS 100	  /* the engine's recording thread drains the queues this often */
-#define DM_RECORDER_QUEUE_BYTES                                                                    \
-	(256 * 1024) /* per recorder: 16 s of a 64 kb/s channel in 5 ms packets, 4 s at 510 kb/s:  \
-			a disk that stalls for seconds loses nothing */
+/* The engine's recording thread drains the queues this often. */
+#define DM_RECORDER_DRAIN_MS 100
+/* Each recorder's queue: 16 s of a 64 kb/s channel in 5 ms packets, 4 s at
+ * 510 kb/s: a disk that stalls for seconds loses nothing. */
+#define DM_RECORDER_QUEUE_BYTES (256 * 1024)
 #define DM_RECORDER_GAP_MS 1000 /* longer silences in the packet flow are filled */
 #define DM_RECORDER_PREROLL_MS                                                                     \
 	80 /* decoder pre-roll at the start of a follow-on                                         \
@@ -127,7 +128,8 @@ int dm_recorder_write(struct dm_recorder *r, const uint8_t *pkt, size_t len);
  * allocation, no lock, no syscall (the clock is the vDSO's). */
 int dm_recorder_push(struct dm_recorder *r, const uint8_t *pkt, size_t len);
 
-/* Consumer side: records every packet queued by dm_recorder_push so far, in
+/* Consumer side: records every packet queued by dm_recorder_push before the
+ * call (not those pushed meanwhile: the call's work is bounded), in
  * order, each at the time it was pushed (dm_recorder_write_at; its errors
  * are the recorder's error state and counters, as there). Returns how many
  * packets it took (0 when none), or DM_EINVAL (r NULL). Thread: the one

@@ -104,13 +104,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* The recording thread: every DM_RECORDER_DRAIN_MS, the packets the workers
- * queued go into the files (Ogg framing, writes). Off the workers, a slow
- * disk cannot delay a packet on the wire, and the per-packet work runs in one
- * sweep: between a worker's encodes it found the recorder cold and cost the
- * engine about as much in cache misses as in work. At normal priority: a
- * late drain only delays the files. What is queued when it stops, the
- * recorders' own free drains. */
 static uint64_t thread_cpu_ns(void)
 {
 	struct timespec ts;
@@ -118,13 +111,34 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A kill -9 loses what waits in the queues (up to two periods, a late one
+ * included) plus what the recorder has not flushed: together at most
+ * DM_RECORDER_FLUSH_MS. */
+#define RECORDING_FLUSH_MS (DM_RECORDER_FLUSH_MS - 2 * DM_RECORDER_DRAIN_MS)
+_Static_assert(RECORDING_FLUSH_MS >= 100, "the recorders' flush period left by the queue");
+
+/* The recording thread: every DM_RECORDER_DRAIN_MS, the packets the workers
+ * queued go into the files (Ogg framing, writes). Off the workers, a slow
+ * disk cannot delay a packet on the wire, and the per-packet work runs in one
+ * sweep: between a worker's encodes it found the recorder cold and cost the
+ * engine about as much in cache misses as in work. At normal priority (set
+ * explicitly: dragomand may run under a real-time policy); its period is kept
+ * on absolute times so that drains do not drift later. What is queued when
+ * it stops, the recorders' own free drains. */
 static void *recording_main(void *arg)
 {
 	struct dm_engine *e = arg;
 	uint64_t counted = thread_cpu_ns();
+	struct timespec next;
+	clock_gettime(CLOCK_MONOTONIC, &next);
 	while (!atomic_load_explicit(&e->stop, memory_order_relaxed)) {
-		struct timespec ts = {0, DM_RECORDER_DRAIN_MS * 1000000L};
-		nanosleep(&ts, NULL);
+		next.tv_nsec += DM_RECORDER_DRAIN_MS * 1000000L;
+		if (next.tv_nsec >= 1000000000L) {
+			next.tv_sec++;
+			next.tv_nsec -= 1000000000L;
+		}
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+			;
 		for (size_t c = 0; c < e->n_channels; c++)
 			dm_recorder_drain(e->recorders[c]);
 		/* All of this thread's time is recording's, its sleeps' syscalls
@@ -287,9 +301,7 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 				.language = ch->language,
 				.pre_skip = dm_stream_lookahead(e->streams[c]),
 				.rotate_s = conf->recording_rotate_s,
-				/* What waits in the queue counts too: a kill -9
-				 * still loses at most DM_RECORDER_FLUSH_MS. */
-				.flush_ms = DM_RECORDER_FLUSH_MS - 2 * DM_RECORDER_DRAIN_MS,
+				.flush_ms = RECORDING_FLUSH_MS,
 			};
 			rc = dm_recorder_new(&rp, &e->recorders[c]);
 			if (rc < 0) {
@@ -413,7 +425,17 @@ int dm_engine_start(struct dm_engine *e)
 			dm_log(DM_LOG_INFO, "encoder threads run without real-time priority");
 	}
 	if (e->recorders && e->n_channels && e->recorders[0]) {
-		if (pthread_create(&e->rec_thread, NULL, recording_main, e) != 0)
+		pthread_attr_t attr;
+		struct sched_param normal = {.sched_priority = 0};
+		int rc = pthread_attr_init(&attr);
+		if (rc == 0) {
+			pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+			pthread_attr_setschedpolicy(&attr, SCHED_OTHER);
+			pthread_attr_setschedparam(&attr, &normal);
+			rc = pthread_create(&e->rec_thread, &attr, recording_main, e);
+			pthread_attr_destroy(&attr);
+		}
+		if (rc != 0)
 			return DM_EIO;
 		e->rec_running = true;
 	}

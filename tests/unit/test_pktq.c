@@ -133,6 +133,54 @@ static void pktq_full_and_wrap(void **state)
 	dm_pktq_free(q);
 }
 
+/* The room is all used: packets of 1..16 bytes take 32 each, and 8 of them
+ * fill 256 bytes exactly, through every position of the array; after one is
+ * taken, exactly one more fits. */
+static void pktq_exact_room(void **state)
+{
+	struct dm_pktq *q = pktq_make(256, 100);
+	uint8_t buf[100] = {0};
+	int64_t stamp;
+	size_t len;
+
+	(void)state;
+	for (int round = 0; round < 20; round++) {
+		int n = 0;
+
+		while (dm_pktq_push(q, n, buf, (size_t)(round % 16 + 1)) == 0)
+			n++;
+		assert_int_equal(n, round == 0 ? 8 : 1);
+		assert_int_equal(dm_pktq_used(q), 256);
+		assert_non_null(dm_pktq_peek(q, &stamp, &len));
+		assert_int_equal(dm_pktq_pop(q), 0);
+		assert_int_equal(dm_pktq_used(q), 224);
+	}
+	/* A 100-byte packet takes 128; where 32 bytes are left before the end,
+	 * they are skipped: it needs 128 free at the start. */
+	while (dm_pktq_pop(q) == 0)
+		;
+	assert_int_equal(dm_pktq_used(q), 0);
+	dm_pktq_free(q);
+	q = pktq_make(256, 100);
+	for (int i = 0; i < 7; i++) /* 224 bytes: the next packet starts at 224 */
+		assert_int_equal(dm_pktq_push(q, i, buf, 1), 0);
+	for (int i = 0; i < 3; i++) /* 96 free at the start, 32 at the end */
+		assert_int_equal(dm_pktq_pop(q), 0);
+	assert_int_equal(dm_pktq_push(q, 9, buf, 100), DM_EAGAIN); /* 32 + 128 > 128 free */
+	assert_int_equal(dm_pktq_pop(q), 0); /* 128 free at the start, 32 at the end */
+	assert_int_equal(dm_pktq_push(q, 9, buf, 100), 0);
+	assert_int_equal(dm_pktq_used(q), 3 * 32 + 32 + 128); /* three left, the skip, it */
+	for (int i = 4; i < 7; i++) {
+		assert_non_null(dm_pktq_peek(q, &stamp, &len));
+		assert_int_equal(stamp, i);
+		assert_int_equal(dm_pktq_pop(q), 0);
+	}
+	assert_non_null(dm_pktq_peek(q, &stamp, &len)); /* past the skip */
+	assert_int_equal(stamp, 9);
+	assert_int_equal(len, 100);
+	dm_pktq_free(q);
+}
+
 static void pktq_bad_args(void **state)
 {
 	struct dm_pktq *q = (struct dm_pktq *)&q;
@@ -181,6 +229,8 @@ static void *stress_producer(void *arg)
 		pkt_fill(buf, k, n);
 		if (dm_pktq_push(st->q, (int64_t)k * 3, buf, n) == 0)
 			k++;
+		else if (atomic_load(&st->bad))
+			break; /* the consumer gave up: fail, do not hang */
 		else
 			sched_yield();
 	}
@@ -232,9 +282,8 @@ static void pktq_threads_stress(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(pktq_fifo),
-		cmocka_unit_test(pktq_full_and_wrap),
-		cmocka_unit_test(pktq_bad_args),
+		cmocka_unit_test(pktq_fifo),	       cmocka_unit_test(pktq_full_and_wrap),
+		cmocka_unit_test(pktq_exact_room),     cmocka_unit_test(pktq_bad_args),
 		cmocka_unit_test(pktq_threads_stress),
 	};
 
