@@ -29,7 +29,7 @@
  * by an error or by rotation simply ends with its last packet.
  *
  * Durability: pages are written (write(2), no fsync: that would stall the
- * worker) as libogg fills them and forcibly whenever flush_ms of audio would
+ * writer) as libogg fills them and forcibly whenever flush_ms of audio would
  * otherwise be held in memory; one packet is held back until the next so that
  * the last one can carry the end-of-stream flag. A kill -9 of the engine thus
  * loses less than flush_ms of recorded audio, plus what waited in the queue
