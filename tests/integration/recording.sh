@@ -148,6 +148,7 @@ sleep 8
 dm_engine_stop
 rec_watch_wait run1
 ls -l "$rec" >&2
+XRUNS1=$(grep -c "alarm raised: JACK xruns" "$DM_TMP/engine1.err" || true)
 
 for id in "${CHANNELS[@]}"; do
 	mapfile -t files < <(rec_files "$rec" "$id")
@@ -181,8 +182,18 @@ for id in "${CHANNELS[@]}"; do
 		"$(dm_calc "(${dur:-0} - $streamed) / $streamed")" "<=" 0.01
 	dm_check "$id: packets sent x ptime vs ffprobe duration (relative error)" \
 		"$(dm_calc "($streamed - ${dur:-0}) / $streamed")" "<=" 0.01
-	dm_check "$id: |ffprobe duration - wall-clock time streamed| / wall" \
-		"$(dm_calc "(${dur:-0} > $wall ? ${dur:-0} - $wall : $wall - ${dur:-0}) / $wall")" \
+	# An xrun (JACK's, of any client: "tones was not finished" was seen on a
+	# loaded run) loses cycles for every client: the stream itself is then
+	# short of the wall clock (180 ms in 8.6 s once), and so, by design, is
+	# the file (only gaps over DM_RECORDER_GAP_MS are filled). What the
+	# recorder must not lose on top of that is then checked.
+	short=0
+	if [ "$XRUNS1" -gt 0 ]; then
+		short=$(dm_calc "$wall - $streamed > 0 ? $wall - $streamed : 0")
+		dm_say "$id: the engine reported JACK xruns: the stream itself is $short s short of the wall clock"
+	fi
+	dm_check "$id: |ffprobe duration - wall-clock time streamed| / wall (less the stream's own xrun loss, $short s)" \
+		"$(dm_calc "((${dur:-0} > $wall ? ${dur:-0} - $wall : $wall - ${dur:-0}) - $short) / $wall")" \
 		"<=" 0.01
 	wav=$DM_TMP/run1-$id.wav
 	rec_decode "$id" "$f" "$wav"
