@@ -78,7 +78,10 @@ dm_check_str() {
 }
 
 # awk arithmetic for thresholds: dm_calc '4 * 1000 / 5 * 0.6'
-dm_calc() { awk "BEGIN { printf \"%.6g\", $* }"; }
+# The expression is parenthesised: awk would take a bare "a > b" after
+# printf's arguments for a redirection to a file named b (the watch test's
+# time limits were such files, named 5, 20 and 40, and never fired).
+dm_calc() { awk "BEGIN { printf \"%.6g\", ($*) }"; }
 
 # dm_cpu_ticks PID: the CPU time all threads of PID have used so far (utime +
 # stime in /proc/PID/stat), in clock ticks, DM_CLK_TCK to the second.

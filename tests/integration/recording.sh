@@ -189,7 +189,7 @@ for id in "${CHANNELS[@]}"; do
 	# recorder must not lose on top of that is then checked.
 	short=0
 	if [ "$XRUNS1" -gt 0 ]; then
-		short=$(dm_calc "$wall - $streamed > 0 ? $wall - $streamed : 0")
+		short=$(dm_calc "($wall > $streamed) ? ($wall - $streamed) : 0")
 		dm_say "$id: the engine reported JACK xruns: the stream itself is $short s short of the wall clock"
 	fi
 	dm_check "$id: |ffprobe duration - wall-clock time streamed| / wall (less the stream's own xrun loss, $short s)" \

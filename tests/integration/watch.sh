@@ -68,7 +68,7 @@ alarm_on() {
 wait_alarm() {
 	local t0=${6:-$(now)}
 	while [ "$(alarm_on "$1" "$2" "$3")" != "$4" ]; do
-		if [ "$(dm_calc "$(now) - $t0 > $5")" = 1 ]; then
+		if [ "$(dm_calc "($(now) - $t0 > $5)")" = 1 ]; then
 			echo timeout
 			return 0
 		fi
@@ -223,7 +223,7 @@ c=""
 while :; do
 	c=$(counts)
 	[ "$c" = "3 1" ] && break
-	[ "$(dm_calc "$(now) - $T_L > 20")" = 1 ] && break
+	[ "$(dm_calc "($(now) - $T_L > 20)")" = 1 ] && break
 	sleep 1
 done
 T_UP=$(since "$T_L")
@@ -244,7 +244,7 @@ T_END=$(now)
 while :; do
 	c=$(counts)
 	[ "$c" = "0 0" ] && break
-	[ "$(dm_calc "$(now) - $T_END > 40")" = 1 ] && break
+	[ "$(dm_calc "($(now) - $T_END > 40)")" = 1 ] && break
 	sleep 1
 done
 T_DOWN=$(since "$T_END")
