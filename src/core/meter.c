@@ -234,6 +234,26 @@ static v2d v2(double a, double b)
 	return (v2d){a, b};
 }
 
+/* One sample through the K-weighting, in vectors of type T whose lanes are
+ * meters: the shelf (x -> y), the high-pass (y -> z), and the energies into
+ * the half of sample i. Written once for both kernels, so that they do the
+ * same operations in the same order (the same bits); only the a1 terms wait
+ * for the previous output. Uses the kernels' own names. */
+#define KW_STEP(T, input)                                                                          \
+	do {                                                                                       \
+		T x = (input);                                                                     \
+		T y = (b0 * x + b1 * x1 + b2 * x2 - a2 * y2) - a1 * y1;                            \
+		T z = (y - (y1 + y1) + y2 - h_a2 * z2) - h_a1 * z1;                                \
+		x2 = x1;                                                                           \
+		x1 = x;                                                                            \
+		y2 = y1;                                                                           \
+		y1 = y;                                                                            \
+		z2 = z1;                                                                           \
+		z1 = z;                                                                            \
+		plain[i & 1] += x * x;                                                             \
+		weighted[i & 1] += z * z;                                                          \
+	} while (0)
+
 /* Lane `lane` of the filter memory and energies back into m. */
 static void lane_store(struct dm_meter *m, int lane, v2d x1, v2d x2, v2d y1, v2d y2, v2d z1, v2d z2,
 		       const v2d plain[2], const v2d weighted[2])
@@ -301,18 +321,7 @@ static void meter_lanes(struct dm_meter *m0, const float *p0, struct dm_meter *m
 		peak0 = a0 > peak0 ? a0 : peak0;
 		peak1 = a1s > peak1 ? a1s : peak1;
 
-		v2d x = v2(f0, f1);
-		v2d y = (b0 * x + b1 * x1 + b2 * x2 - a2 * y2) - a1 * y1;
-		v2d z = (y - (y1 + y1) + y2 - h_a2 * z2) - h_a1 * z1;
-
-		x2 = x1;
-		x1 = x;
-		y2 = y1;
-		y1 = y;
-		z2 = z1;
-		z1 = z;
-		plain[i & 1] += x * x;
-		weighted[i & 1] += z * z;
+		KW_STEP(v2d, v2(f0, f1));
 	}
 	lane_store(m0, 0, x1, x2, y1, y2, z1, z2, plain, weighted);
 	m0->peak = peak0;
@@ -395,18 +404,7 @@ __attribute__((target("avx2"))) static void meter_lanes4(struct dm_meter *const 
 
 		peak = (v4f)(((v4i)a & up) | ((v4i)peak & ~up));
 
-		v4d x = __builtin_convertvector(f, v4d);
-		v4d y = (b0 * x + b1 * x1 + b2 * x2 - a2 * y2) - a1 * y1;
-		v4d z = (y - (y1 + y1) + y2 - h_a2 * z2) - h_a1 * z1;
-
-		x2 = x1;
-		x1 = x;
-		y2 = y1;
-		y1 = y;
-		z2 = z1;
-		z1 = z;
-		plain[i & 1] += x * x;
-		weighted[i & 1] += z * z;
+		KW_STEP(v4d, __builtin_convertvector(f, v4d));
 	}
 	for (int k = 0; k < used; k++) {
 		struct dm_meter *d = m[k];
