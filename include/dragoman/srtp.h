@@ -19,6 +19,13 @@ enum dm_srtp_dir { DM_SRTP_SEND = 0, DM_SRTP_RECV = 1 };
 
 struct dm_srtp;
 
+/* Who does the default suite's AES-CTR and HMAC-SHA1 (and the key derivation of the
+ * 128-bit suites): "OpenSSL" when its implementations were put under libsrtp (the normal
+ * case), "libsrtp" when that failed and libsrtp's own backend (NSS on Debian 12, about 4x
+ * slower a packet) does it; NULL when libsrtp failed to initialise. Initialises libsrtp on
+ * first use. The string is static. Thread: any. */
+const char *dm_srtp_crypto_name(void);
+
 /* Length of master key || master salt for suite (30, 28 or 44), or 0 for an
  * unknown suite. */
 size_t dm_srtp_key_len(enum dm_srtp_suite suite);

@@ -1,5 +1,6 @@
 /* dragoman: SRTP/SRTCP contexts of one stream, a thin layer over libsrtp2 (2.x API, as Debian 12
- * ships it: 2.5.0, built against NSS, so the AES-GCM suites are there).
+ * ships it: 2.5.0, built against NSS, so the AES-GCM suites are there). The default suite's
+ * AES-CTR and HMAC-SHA1 are OpenSSL's, put under libsrtp at its first use (srtp_ossl.c).
  *
  * Each dm_srtp holds one libsrtp session with exactly one stream (ssrc_specific policy): a
  * packet of any other SSRC is refused (libsrtp's no_ctx, our DM_EPROTO) instead of silently
@@ -35,6 +36,8 @@
 #include "dragoman/defaults.h"
 #include "dragoman/error.h"
 
+#include "srtp_ossl.h"
+
 #define RTP_HEADER_LEN 12
 #define RTCP_HEADER_LEN 8
 #define SEND_WINDOW 128	 /* guards the sender against reusing an index (keystream) */
@@ -57,26 +60,40 @@ struct dm_srtp {
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static srtp_err_status_t init_status = srtp_err_status_init_fail;
 
-/* Debian's libsrtp2 uses NSS, which it starts with the first session and
- * shuts down with the last one: about 3 ms each time, paid by every channel
- * switch of a listener (which frees its sessions). One idle session, kept for
- * the life of the process, keeps NSS up. */
+/* Debian's libsrtp2 uses NSS, which it starts with the first session that needs it and shuts
+ * down with the last one: about 2-3 ms each time, paid by every channel switch of a listener
+ * (which frees its sessions). With the default suite on OpenSSL (srtp_ossl.c) only the GCM
+ * suites still use NSS, so the session kept for the life of the process to keep NSS up is a
+ * GCM one; the default suite's when libsrtp has no GCM. */
 static srtp_t keepalive;
+static bool ossl_installed;
 
 static void init_library(void)
 {
 	init_status = srtp_init();
 	if (init_status != srtp_err_status_ok)
 		return;
+	ossl_installed = dm_srtp_ossl_install() == 0;
 	srtp_policy_t policy;
 	memset(&policy, 0, sizeof policy);
 	static unsigned char zero_key[SRTP_AES_ICM_128_KEY_LEN_WSALT];
-	srtp_crypto_policy_set_rtp_default(&policy.rtp);
-	srtp_crypto_policy_set_rtcp_default(&policy.rtcp);
+	srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtp);
+	srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtcp);
 	policy.ssrc.type = ssrc_any_outbound;
 	policy.key = zero_key;
+	if (srtp_create(&keepalive, &policy) == srtp_err_status_ok)
+		return;
+	srtp_crypto_policy_set_rtp_default(&policy.rtp);
+	srtp_crypto_policy_set_rtcp_default(&policy.rtcp);
 	if (srtp_create(&keepalive, &policy) != srtp_err_status_ok)
 		keepalive = NULL; /* only slower */
+}
+
+const char *dm_srtp_crypto_name(void)
+{
+	if (pthread_once(&init_once, init_library) != 0 || init_status != srtp_err_status_ok)
+		return NULL;
+	return ossl_installed ? "OpenSSL" : "libsrtp";
 }
 
 size_t dm_srtp_key_len(enum dm_srtp_suite suite)
