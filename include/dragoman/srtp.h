@@ -19,10 +19,10 @@ enum dm_srtp_dir { DM_SRTP_SEND = 0, DM_SRTP_RECV = 1 };
 
 struct dm_srtp;
 
-/* Who does the default suite's AES-CTR and HMAC-SHA1 (and the key derivation of the
- * 128-bit suites): "OpenSSL" when its implementations were put under libsrtp (the normal
- * case), "libsrtp" when that failed and libsrtp's own backend (NSS on Debian 12, about 4x
- * slower a packet) does it; NULL when libsrtp failed to initialise. Initialises libsrtp on
+/* Who does the cryptography of every suite (AES-CTR, HMAC-SHA1, AES-GCM, and the key
+ * derivation): "OpenSSL" when its implementations were put under libsrtp (the normal case),
+ * "libsrtp" when one of them was refused and libsrtp's own backend (NSS on Debian 12, 2-6x
+ * slower a packet) does some of it; NULL when libsrtp failed to initialise. Initialises libsrtp on
  * first use. The string is static. Thread: any. */
 const char *dm_srtp_crypto_name(void);
 

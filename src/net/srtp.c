@@ -1,6 +1,7 @@
 /* dragoman: SRTP/SRTCP contexts of one stream, a thin layer over libsrtp2 (2.x API, as Debian 12
- * ships it: 2.5.0, built against NSS, so the AES-GCM suites are there). The default suite's
- * AES-CTR and HMAC-SHA1 are OpenSSL's, put under libsrtp at its first use (srtp_ossl.c).
+ * ships it: 2.5.0, built against NSS, so the AES-GCM suites are there). The ciphers and the
+ * HMAC are OpenSSL's, put under libsrtp at its first use (srtp_ossl.c): NSS cost 2-6 times as
+ * much a packet.
  *
  * Each dm_srtp holds one libsrtp session with exactly one stream (ssrc_specific policy): a
  * packet of any other SSRC is refused (libsrtp's no_ctx, our DM_EPROTO) instead of silently
@@ -62,9 +63,10 @@ static srtp_err_status_t init_status = srtp_err_status_init_fail;
 
 /* Debian's libsrtp2 uses NSS, which it starts with the first session that needs it and shuts
  * down with the last one: about 2-3 ms each time, paid by every channel switch of a listener
- * (which frees its sessions). With the default suite on OpenSSL (srtp_ossl.c) only the GCM
- * suites still use NSS, so the session kept for the life of the process to keep NSS up is a
- * GCM one; the default suite's when libsrtp has no GCM. */
+ * (which frees its sessions). When OpenSSL's types are in place NSS has nothing left to do;
+ * when one was refused, this session, kept for the life of the process, keeps NSS up (a GCM
+ * one, as GCM would be the last to be replaced; the default suite's when libsrtp has no
+ * GCM). */
 static srtp_t keepalive;
 static bool ossl_installed;
 

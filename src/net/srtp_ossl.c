@@ -149,6 +149,246 @@ static const srtp_cipher_type_t icm_type = {
 	.id = SRTP_AES_ICM_128,
 };
 
+/* ---- AES-GCM-128 and -256 (RFC 7714) ----
+ *
+ * libsrtp forms the 12-byte IV from the salt and the packet index itself and hands over the
+ * key alone. Its contract, per packet: set_iv (which also says the direction), set_aad once
+ * or more (the header; for SRTCP also the index word), then encrypt and get_tag, or decrypt
+ * of the payload with the tag at its end, giving back the length without the tag. */
+
+#define GCM_IV_LEN 12
+#define GCM_TAG_LEN 16
+#define GCM_TAG_LEN_8 8
+
+struct gcm {
+	srtp_cipher_t cipher; /* first, as for icm */
+	EVP_CIPHER_CTX *ctx;
+	const EVP_CIPHER *evp;
+	int tag_len;
+	bool encrypt; /* the direction of the last set_iv */
+};
+
+static EVP_CIPHER *aes128_gcm, *aes256_gcm;
+static const srtp_cipher_type_t gcm128_type, gcm256_type;
+
+static srtp_err_status_t gcm_alloc(srtp_cipher_pointer_t *cp, int key_len, int tag_len)
+{
+	*cp = NULL;
+	const srtp_cipher_type_t *type;
+	const EVP_CIPHER *evp;
+	int algorithm;
+	if (key_len == SRTP_AES_GCM_128_KEY_LEN_WSALT) {
+		type = &gcm128_type, evp = aes128_gcm, algorithm = SRTP_AES_GCM_128;
+	} else if (key_len == SRTP_AES_GCM_256_KEY_LEN_WSALT) {
+		type = &gcm256_type, evp = aes256_gcm, algorithm = SRTP_AES_GCM_256;
+	} else {
+		return srtp_err_status_bad_param;
+	}
+	if (tag_len != GCM_TAG_LEN && tag_len != GCM_TAG_LEN_8)
+		return srtp_err_status_bad_param;
+	struct gcm *s = calloc(1, sizeof *s);
+	if (!s)
+		return srtp_err_status_alloc_fail;
+	s->ctx = EVP_CIPHER_CTX_new();
+	if (!s->ctx) {
+		free(s);
+		return srtp_err_status_alloc_fail;
+	}
+	s->evp = evp;
+	s->tag_len = tag_len;
+	s->cipher.type = type;
+	s->cipher.state = s;
+	s->cipher.key_len = key_len;
+	s->cipher.algorithm = algorithm;
+	*cp = &s->cipher;
+	return srtp_err_status_ok;
+}
+
+static srtp_err_status_t gcm_dealloc(srtp_cipher_pointer_t c)
+{
+	struct gcm *s = c->state;
+	EVP_CIPHER_CTX_free(s->ctx);
+	OPENSSL_cleanse(s, sizeof *s);
+	free(s);
+	return srtp_err_status_ok;
+}
+
+static srtp_err_status_t gcm_init(void *state, const uint8_t *key)
+{
+	struct gcm *s = state;
+	/* OpenSSL's default GCM IV length is RFC 7714's 12 bytes. */
+	if (EVP_CipherInit_ex2(s->ctx, s->evp, key, NULL, 1, NULL) != 1)
+		return srtp_err_status_init_fail;
+	return srtp_err_status_ok;
+}
+
+static srtp_err_status_t gcm_set_iv(void *state, uint8_t *iv, srtp_cipher_direction_t direction)
+{
+	struct gcm *s = state;
+	if (direction != srtp_direction_encrypt && direction != srtp_direction_decrypt)
+		return srtp_err_status_bad_param;
+	s->encrypt = direction == srtp_direction_encrypt;
+	if (EVP_CipherInit_ex2(s->ctx, NULL, NULL, iv, s->encrypt ? 1 : 0, NULL) != 1)
+		return srtp_err_status_cipher_fail;
+	return srtp_err_status_ok;
+}
+
+static srtp_err_status_t gcm_set_aad(void *state, const uint8_t *aad, uint32_t len)
+{
+	struct gcm *s = state;
+	int out = 0;
+	if (len > INT32_MAX)
+		return srtp_err_status_bad_param;
+	if (len > 0 && EVP_CipherUpdate(s->ctx, NULL, &out, aad, (int)len) != 1)
+		return srtp_err_status_cipher_fail;
+	return srtp_err_status_ok;
+}
+
+/* In place. Zero bytes (an SRTCP packet sent unencrypted: everything is AAD) is allowed, with
+ * buf possibly NULL. */
+static srtp_err_status_t gcm_update(struct gcm *s, uint8_t *buf, unsigned int len)
+{
+	int out = 0;
+	if (len > INT32_MAX)
+		return srtp_err_status_bad_param;
+	if (len > 0 && (EVP_CipherUpdate(s->ctx, buf, &out, buf, (int)len) != 1 || out != (int)len))
+		return srtp_err_status_cipher_fail;
+	return srtp_err_status_ok;
+}
+
+static srtp_err_status_t gcm_encrypt(void *state, uint8_t *buf, unsigned int *octets)
+{
+	struct gcm *s = state;
+	if (!s->encrypt)
+		return srtp_err_status_bad_param;
+	return gcm_update(s, buf, *octets);
+}
+
+static srtp_err_status_t gcm_get_tag(void *state, uint8_t *tag, uint32_t *len)
+{
+	struct gcm *s = state;
+	uint8_t none[BLOCK];
+	int out = 0;
+	if (!s->encrypt || EVP_CipherFinal_ex(s->ctx, none, &out) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_AEAD_GET_TAG, s->tag_len, tag) != 1)
+		return srtp_err_status_cipher_fail;
+	*len = (uint32_t)s->tag_len;
+	return srtp_err_status_ok;
+}
+
+/* *octets counts the tag at the end of buf; on success it no longer does. */
+static srtp_err_status_t gcm_decrypt(void *state, uint8_t *buf, unsigned int *octets)
+{
+	struct gcm *s = state;
+	uint8_t none[BLOCK];
+	int out = 0;
+	if (s->encrypt || *octets < (unsigned int)s->tag_len)
+		return srtp_err_status_bad_param;
+	unsigned int data = *octets - (unsigned int)s->tag_len;
+	if (EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_AEAD_SET_TAG, s->tag_len, buf + data) != 1)
+		return srtp_err_status_cipher_fail;
+	srtp_err_status_t st = gcm_update(s, buf, data);
+	if (st != srtp_err_status_ok)
+		return st;
+	if (EVP_CipherFinal_ex(s->ctx, none, &out) != 1)
+		return srtp_err_status_auth_fail;
+	*octets = data;
+	return srtp_err_status_ok;
+}
+
+/* The GCM specification's test cases 4 (AES-128) and 16 (AES-256): 60 bytes of plaintext,
+ * 20 of AAD, a 16-byte tag after the ciphertext. The key is followed by a salt, which only
+ * libsrtp reads (to form IVs); here it is the IV. */
+static const uint8_t gcm128_key[SRTP_AES_GCM_128_KEY_LEN_WSALT] = {
+	0xfe, 0xff, 0xe9, 0x92, 0x86, 0x65, 0x73, 0x1c, 0x6d, 0x6a, 0x8f, 0x94, 0x67, 0x30,
+	0x83, 0x08, 0xca, 0xfe, 0xba, 0xbe, 0xfa, 0xce, 0xdb, 0xad, 0xde, 0xca, 0xf8, 0x88,
+};
+static const uint8_t gcm256_key[SRTP_AES_GCM_256_KEY_LEN_WSALT] = {
+	0xfe, 0xff, 0xe9, 0x92, 0x86, 0x65, 0x73, 0x1c, 0x6d, 0x6a, 0x8f, 0x94, 0x67, 0x30, 0x83,
+	0x08, 0xfe, 0xff, 0xe9, 0x92, 0x86, 0x65, 0x73, 0x1c, 0x6d, 0x6a, 0x8f, 0x94, 0x67, 0x30,
+	0x83, 0x08, 0xca, 0xfe, 0xba, 0xbe, 0xfa, 0xce, 0xdb, 0xad, 0xde, 0xca, 0xf8, 0x88,
+};
+static uint8_t gcm_iv[GCM_IV_LEN] = {0xca, 0xfe, 0xba, 0xbe, 0xfa, 0xce,
+				     0xdb, 0xad, 0xde, 0xca, 0xf8, 0x88};
+static const uint8_t gcm_plain[60] = {
+	0xd9, 0x31, 0x32, 0x25, 0xf8, 0x84, 0x06, 0xe5, 0xa5, 0x59, 0x09, 0xc5, 0xaf, 0xf5, 0x26,
+	0x9a, 0x86, 0xa7, 0xa9, 0x53, 0x15, 0x34, 0xf7, 0xda, 0x2e, 0x4c, 0x30, 0x3d, 0x8a, 0x31,
+	0x8a, 0x72, 0x1c, 0x3c, 0x0c, 0x95, 0x95, 0x68, 0x09, 0x53, 0x2f, 0xcf, 0x0e, 0x24, 0x49,
+	0xa6, 0xb5, 0x25, 0xb1, 0x6a, 0xed, 0xf5, 0xaa, 0x0d, 0xe6, 0x57, 0xba, 0x63, 0x7b, 0x39,
+};
+static const uint8_t gcm_aad[20] = {
+	0xfe, 0xed, 0xfa, 0xce, 0xde, 0xad, 0xbe, 0xef, 0xfe, 0xed,
+	0xfa, 0xce, 0xde, 0xad, 0xbe, 0xef, 0xab, 0xad, 0xda, 0xd2,
+};
+static const uint8_t gcm128_cipher[60 + GCM_TAG_LEN] = {
+	0x42, 0x83, 0x1e, 0xc2, 0x21, 0x77, 0x74, 0x24, 0x4b, 0x72, 0x21, 0xb7, 0x84,
+	0xd0, 0xd4, 0x9c, 0xe3, 0xaa, 0x21, 0x2f, 0x2c, 0x02, 0xa4, 0xe0, 0x35, 0xc1,
+	0x7e, 0x23, 0x29, 0xac, 0xa1, 0x2e, 0x21, 0xd5, 0x14, 0xb2, 0x54, 0x66, 0x93,
+	0x1c, 0x7d, 0x8f, 0x6a, 0x5a, 0xac, 0x84, 0xaa, 0x05, 0x1b, 0xa3, 0x0b, 0x39,
+	0x6a, 0x0a, 0xac, 0x97, 0x3d, 0x58, 0xe0, 0x91, 0x5b, 0xc9, 0x4f, 0xbc, 0x32,
+	0x21, 0xa5, 0xdb, 0x94, 0xfa, 0xe9, 0x5a, 0xe7, 0x12, 0x1a, 0x47,
+};
+static const uint8_t gcm256_cipher[60 + GCM_TAG_LEN] = {
+	0x52, 0x2d, 0xc1, 0xf0, 0x99, 0x56, 0x7d, 0x07, 0xf4, 0x7f, 0x37, 0xa3, 0x2a,
+	0x84, 0x42, 0x7d, 0x64, 0x3a, 0x8c, 0xdc, 0xbf, 0xe5, 0xc0, 0xc9, 0x75, 0x98,
+	0xa2, 0xbd, 0x25, 0x55, 0xd1, 0xaa, 0x8c, 0xb0, 0x8e, 0x48, 0x59, 0x0d, 0xbb,
+	0x3d, 0xa7, 0xb0, 0x8b, 0x10, 0x56, 0x82, 0x88, 0x38, 0xc5, 0xf6, 0x1e, 0x63,
+	0x93, 0xba, 0x7a, 0x0a, 0xbc, 0xc9, 0xf6, 0x62, 0x76, 0xfc, 0x6e, 0xce, 0x0f,
+	0x4e, 0x17, 0x68, 0xcd, 0xdf, 0x88, 0x53, 0xbb, 0x2d, 0x55, 0x1b,
+};
+static const srtp_cipher_test_case_t gcm128_test = {
+	.key_length_octets = SRTP_AES_GCM_128_KEY_LEN_WSALT,
+	.key = gcm128_key,
+	.idx = gcm_iv,
+	.plaintext_length_octets = sizeof gcm_plain,
+	.plaintext = gcm_plain,
+	.ciphertext_length_octets = sizeof gcm128_cipher,
+	.ciphertext = gcm128_cipher,
+	.aad_length_octets = sizeof gcm_aad,
+	.aad = gcm_aad,
+	.tag_length_octets = GCM_TAG_LEN,
+};
+static const srtp_cipher_test_case_t gcm256_test = {
+	.key_length_octets = SRTP_AES_GCM_256_KEY_LEN_WSALT,
+	.key = gcm256_key,
+	.idx = gcm_iv,
+	.plaintext_length_octets = sizeof gcm_plain,
+	.plaintext = gcm_plain,
+	.ciphertext_length_octets = sizeof gcm256_cipher,
+	.ciphertext = gcm256_cipher,
+	.aad_length_octets = sizeof gcm_aad,
+	.aad = gcm_aad,
+	.tag_length_octets = GCM_TAG_LEN,
+};
+
+static const srtp_cipher_type_t gcm128_type = {
+	.alloc = gcm_alloc,
+	.dealloc = gcm_dealloc,
+	.init = gcm_init,
+	.set_aad = gcm_set_aad,
+	.encrypt = gcm_encrypt,
+	.decrypt = gcm_decrypt,
+	.set_iv = gcm_set_iv,
+	.get_tag = gcm_get_tag,
+	.description = "AES-128 GCM (dragoman, OpenSSL)",
+	.test_data = &gcm128_test,
+	.id = SRTP_AES_GCM_128,
+};
+
+static const srtp_cipher_type_t gcm256_type = {
+	.alloc = gcm_alloc,
+	.dealloc = gcm_dealloc,
+	.init = gcm_init,
+	.set_aad = gcm_set_aad,
+	.encrypt = gcm_encrypt,
+	.decrypt = gcm_decrypt,
+	.set_iv = gcm_set_iv,
+	.get_tag = gcm_get_tag,
+	.description = "AES-256 GCM (dragoman, OpenSSL)",
+	.test_data = &gcm256_test,
+	.id = SRTP_AES_GCM_256,
+};
+
 /* ---- HMAC-SHA1 (RFC 2104), the tag truncated to what the policy asks ---- */
 
 struct mac {
@@ -271,14 +511,19 @@ int dm_srtp_ossl_install(void)
 {
 	if (!aes_ctr)
 		aes_ctr = EVP_CIPHER_fetch(NULL, "AES-128-CTR", NULL);
+	if (!aes128_gcm)
+		aes128_gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+	if (!aes256_gcm)
+		aes256_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	if (!hmac)
 		hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	if (!aes_ctr || !hmac)
+	if (!aes_ctr || !aes128_gcm || !aes256_gcm || !hmac)
 		return DM_ECRYPTO;
 	/* Each replacement runs libsrtp's self-test of the type first. */
-	if (srtp_replace_cipher_type(&icm_type, SRTP_AES_ICM_128) != srtp_err_status_ok)
-		return DM_ECRYPTO;
-	if (srtp_replace_auth_type(&mac_type, SRTP_HMAC_SHA1) != srtp_err_status_ok)
+	if (srtp_replace_cipher_type(&icm_type, SRTP_AES_ICM_128) != srtp_err_status_ok ||
+	    srtp_replace_auth_type(&mac_type, SRTP_HMAC_SHA1) != srtp_err_status_ok ||
+	    srtp_replace_cipher_type(&gcm128_type, SRTP_AES_GCM_128) != srtp_err_status_ok ||
+	    srtp_replace_cipher_type(&gcm256_type, SRTP_AES_GCM_256) != srtp_err_status_ok)
 		return DM_ECRYPTO;
 	return 0;
 }

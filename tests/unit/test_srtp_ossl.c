@@ -1,4 +1,5 @@
-/* Unit tests of src/net/srtp_ossl.c: OpenSSL's AES-ICM-128 and HMAC-SHA1 under libsrtp2.
+/* Unit tests of src/net/srtp_ossl.c: OpenSSL's AES-ICM-128, HMAC-SHA1 and AES-GCM under
+ * libsrtp2.
  *
  * The reference is libsrtp's own backend (NSS on Debian 12): the group's setup creates
  * sessions before the replacement, and a session keeps the types it was created with. The
@@ -25,30 +26,39 @@
 #define BUF (12 + MAX_PAYLOAD + SRTP_MAX_TRAILER_LEN)
 #define PACKETS 70000 /* past a wrap of the 16-bit sequence number */
 
-enum suite { CM, GCM, N_SUITE };
+enum suite { CM, GCM, GCM256, N_SUITE };
 enum { TX, RX, N_DIR };
 
 static srtp_t ref[N_SUITE][N_DIR]; /* libsrtp's own types, created before the replacement */
 
-static const uint8_t master[SRTP_AES_ICM_128_KEY_LEN_WSALT] = {
+static const uint8_t master[SRTP_AES_GCM_256_KEY_LEN_WSALT] = {
 	0x9a, 0x41, 0x07, 0xe2, 0x5c, 0x13, 0xd8, 0x6f, 0x20, 0xbb, 0x74, 0x39, 0xee, 0x05, 0x92,
 	0x3d, 0x6a, 0xc1, 0x58, 0x0f, 0xb4, 0x27, 0x83, 0xfa, 0x11, 0x6c, 0xd5, 0x48, 0x9e, 0x30,
+	0x77, 0x02, 0xcb, 0x95, 0x3e, 0xf1, 0x60, 0x2d, 0x84, 0xb9, 0x1a, 0xe7, 0x53, 0x0c,
 };
+
+static void set_policy(srtp_policy_t *p, enum suite suite, int dir, const uint8_t *key)
+{
+	memset(p, 0, sizeof *p);
+	if (suite == CM) {
+		srtp_crypto_policy_set_rtp_default(&p->rtp);
+		srtp_crypto_policy_set_rtcp_default(&p->rtcp);
+	} else if (suite == GCM) {
+		srtp_crypto_policy_set_aes_gcm_128_16_auth(&p->rtp);
+		srtp_crypto_policy_set_aes_gcm_128_16_auth(&p->rtcp);
+	} else {
+		srtp_crypto_policy_set_aes_gcm_256_16_auth(&p->rtp);
+		srtp_crypto_policy_set_aes_gcm_256_16_auth(&p->rtcp);
+	}
+	p->ssrc.type = dir == TX ? ssrc_any_outbound : ssrc_any_inbound;
+	p->key = (unsigned char *)key;
+	p->window_size = 1024;
+}
 
 static srtp_t session(enum suite suite, int dir)
 {
 	srtp_policy_t p;
-	memset(&p, 0, sizeof p);
-	if (suite == CM) {
-		srtp_crypto_policy_set_rtp_default(&p.rtp);
-		srtp_crypto_policy_set_rtcp_default(&p.rtcp);
-	} else {
-		srtp_crypto_policy_set_aes_gcm_128_16_auth(&p.rtp);
-		srtp_crypto_policy_set_aes_gcm_128_16_auth(&p.rtcp);
-	}
-	p.ssrc.type = dir == TX ? ssrc_any_outbound : ssrc_any_inbound;
-	p.key = (unsigned char *)master;
-	p.window_size = 1024;
+	set_policy(&p, suite, dir, master);
 	srtp_t s = NULL;
 	assert_int_equal(srtp_create(&s, &p), srtp_err_status_ok);
 	return s;
@@ -156,20 +166,25 @@ static void srtp_ossl_aes_cm_same_as_libsrtp(void **state)
 	same_as_reference(CM);
 }
 
-/* GCM stays libsrtp's, but its session keys come from the key derivation, which is AES-ICM:
- * the new type's. */
-static void srtp_ossl_gcm_keys_same_as_libsrtp(void **state)
+/* GCM's session keys come from the key derivation, which is AES-ICM (AES-128) or libsrtp's
+ * own AES-ICM-256 (AES-256, not replaced); the AEAD itself is the new type. */
+static void srtp_ossl_gcm_128_same_as_libsrtp(void **state)
 {
 	(void)state;
 	same_as_reference(GCM);
 }
 
-/* Any one flipped bit, in the header, the payload or the tag, is refused; the
- * untouched packet then still passes (a failure leaves the stream unharmed). */
-static void srtp_ossl_forgery_refused(void **state)
+static void srtp_ossl_gcm_256_same_as_libsrtp(void **state)
 {
 	(void)state;
-	srtp_t tx = session(CM, TX), rx = session(CM, RX);
+	same_as_reference(GCM256);
+}
+
+/* Any one flipped bit, in the header, the payload or the tag, is refused; the
+ * untouched packet then still passes (a failure leaves the stream unharmed). */
+static void forgery_refused(enum suite suite)
+{
+	srtp_t tx = session(suite, TX), rx = session(suite, RX);
 	uint8_t pkt[BUF], bad[BUF];
 	for (uint32_t i = 1; i <= 3; i++) {
 		int len = make_rtp(pkt, i * 50);
@@ -189,24 +204,41 @@ static void srtp_ossl_forgery_refused(void **state)
 		int l = len;
 		assert_int_equal(srtp_unprotect(rx, pkt, &l), srtp_err_status_ok);
 	}
+	/* SRTCP: a flip in the payload or the tag. */
+	int len = make_rtcp(pkt, 5);
+	assert_int_equal(srtp_protect_rtcp(tx, pkt, &len), 0);
+	for (int byte = 8; byte < len; byte++) {
+		memcpy(bad, pkt, (size_t)len);
+		bad[byte] ^= 0x40;
+		int l = len;
+		assert_int_not_equal(srtp_unprotect_rtcp(rx, bad, &l), srtp_err_status_ok);
+	}
+	int l = len;
+	assert_int_equal(srtp_unprotect_rtcp(rx, pkt, &l), srtp_err_status_ok);
 	/* A receiver with another key refuses everything. */
-	srtp_policy_t p;
-	memset(&p, 0, sizeof p);
-	srtp_crypto_policy_set_rtp_default(&p.rtp);
-	srtp_crypto_policy_set_rtcp_default(&p.rtcp);
-	p.ssrc.type = ssrc_any_inbound;
-	uint8_t other[SRTP_AES_ICM_128_KEY_LEN_WSALT];
+	uint8_t other[sizeof master];
 	memcpy(other, master, sizeof other);
-	other[29] ^= 1; /* the salt's last byte: a different keystream and different keys */
-	p.key = other;
+	other[0] ^= 1;
+	srtp_policy_t p;
+	set_policy(&p, suite, RX, other);
 	srtp_t wrong = NULL;
 	assert_int_equal(srtp_create(&wrong, &p), srtp_err_status_ok);
-	int len = make_rtp(pkt, 999);
+	len = make_rtp(pkt, 999);
 	assert_int_equal(srtp_protect(tx, pkt, &len), 0);
 	assert_int_equal(srtp_unprotect(wrong, pkt, &len), srtp_err_status_auth_fail);
 	srtp_dealloc(wrong);
 	srtp_dealloc(tx);
 	srtp_dealloc(rx);
+}
+
+/* Any one flipped bit, in the header, the payload or the tag, is refused; the untouched packet
+ * then still passes (a failure leaves the stream unharmed). */
+static void srtp_ossl_forgery_refused(void **state)
+{
+	(void)state;
+	forgery_refused(CM);
+	forgery_refused(GCM);
+	forgery_refused(GCM256);
 }
 
 /* Installing again is harmless (the types pass libsrtp's self-test again) and sessions keep
@@ -228,7 +260,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(srtp_ossl_aes_cm_same_as_libsrtp),
-		cmocka_unit_test(srtp_ossl_gcm_keys_same_as_libsrtp),
+		cmocka_unit_test(srtp_ossl_gcm_128_same_as_libsrtp),
+		cmocka_unit_test(srtp_ossl_gcm_256_same_as_libsrtp),
 		cmocka_unit_test(srtp_ossl_forgery_refused),
 		cmocka_unit_test(srtp_ossl_install_again),
 	};
