@@ -197,6 +197,7 @@ int dm_remote_new(const struct dm_config *cfg, const uint8_t *secret, struct dm_
 	/* Thousands of listeners take one burst of datagrams per frame. */
 	int sndbuf = 4 << 20;
 	setsockopt(r->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+	dm_sock_set_dont_fragment(r->fd);
 	if (bind(r->fd, (struct sockaddr *)&a, sizeof a) < 0) {
 		dm_log(DM_LOG_ERROR, "remote: cannot bind %s: %s", conf->remote_listen,
 		       strerror(errno));

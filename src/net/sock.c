@@ -36,6 +36,12 @@ static int fail(int fd, const char *what, const char *addr)
 	return DM_ENET;
 }
 
+void dm_sock_set_dont_fragment(int fd)
+{
+	int probe = IP_PMTUDISC_PROBE;
+	(void)setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof probe);
+}
+
 int dm_sock_open_sender(const char *iface, int ttl)
 {
 	struct sockaddr_in local;
@@ -61,6 +67,7 @@ int dm_sock_open_sender(const char *iface, int ttl)
 	 * DSCP keep it ahead of bulk traffic. */
 	int tos = 0xb8;
 	(void)setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+	dm_sock_set_dont_fragment(fd);
 	return fd;
 }
 
