@@ -65,27 +65,55 @@ static int verify_pin(X509_STORE_CTX *ctx, void *arg)
 	return 0;
 }
 
+/* OpenSSL keeps the plaintext of the last record it decrypted (an API answer's keys and
+ * tokens) in its buffer until the next record overwrites it; this option clears it as soon as
+ * it is handed over. */
+static void cleanse_plaintext(void *ssl_ctx)
+{
+	SSL_CTX_set_options(ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
+}
+
 static CURLcode on_ssl_ctx(CURL *curl, void *ssl_ctx, void *user)
 {
 	(void)curl;
 	SSL_CTX_set_cert_verify_callback(ssl_ctx, verify_pin, user);
+	cleanse_plaintext(ssl_ctx);
 	return CURLE_OK;
+}
+
+static CURLcode on_ssl_ctx_cleanse(CURL *curl, void *ssl_ctx, void *user)
+{
+	(void)curl, (void)user;
+	cleanse_plaintext(ssl_ctx);
+	return CURLE_OK;
+}
+
+/* The callback gets an SSL_CTX only from the OpenSSL backend; others (wolfSSL, mbedTLS) would
+ * hand it something else. */
+static int openssl_backend(void)
+{
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+	return v && v->ssl_version && strncmp(v->ssl_version, "OpenSSL", 7) == 0;
 }
 
 int dm_tls_pin_apply(CURL *curl, const uint8_t pin[DM_TLS_PIN_LEN])
 {
-	if (!curl || !pin)
-		return -1;
-	/* The callback gets an SSL_CTX only from the OpenSSL backend; others
-	 * (wolfSSL, mbedTLS) would hand it something else. */
-	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-	if (!v || !v->ssl_version || strncmp(v->ssl_version, "OpenSSL", 7) != 0)
+	if (!curl || !pin || !openssl_backend())
 		return -1;
 	if (curl_easy_setopt(curl, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_SSL_CTX_DATA, (void *)pin) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_SSL_SESSIONID_CACHE, 0L) != CURLE_OK)
+		return -1;
+	return 0;
+}
+
+int dm_tls_cleanse_apply(CURL *curl)
+{
+	if (!curl || !openssl_backend())
+		return -1;
+	if (curl_easy_setopt(curl, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx_cleanse) != CURLE_OK)
 		return -1;
 	return 0;
 }

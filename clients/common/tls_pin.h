@@ -25,8 +25,17 @@ int dm_tls_pin_parse(const char *text, uint8_t out[DM_TLS_PIN_LEN]);
  * pin must stay valid as long as curl is used. Sets CURLOPT_SSL_VERIFYPEER,
  * CURLOPT_SSL_VERIFYHOST, CURLOPT_SSL_SESSIONID_CACHE, CURLOPT_SSL_CTX_FUNCTION
  * and CURLOPT_SSL_CTX_DATA. A refused server fails the transfer with
- * CURLE_PEER_FAILED_VERIFICATION (or CURLE_SSL_CONNECT_ERROR).
+ * CURLE_PEER_FAILED_VERIFICATION (or CURLE_SSL_CONNECT_ERROR). Also does what
+ * dm_tls_cleanse_apply does.
  * Returns 0, or -1 when this libcurl cannot do it (not built on OpenSSL). */
 int dm_tls_pin_apply(CURL *curl, const uint8_t pin[DM_TLS_PIN_LEN]);
+
+/* Makes OpenSSL clear each TLS record's plaintext (SSL_OP_CLEANSE_PLAINTEXT)
+ * once curl has it, instead of keeping the last one in its buffer: the API's
+ * answers carry keys and tokens. For a transfer without a pin (a pin's
+ * dm_tls_pin_apply does it too, and replaces this callback). Sets
+ * CURLOPT_SSL_CTX_FUNCTION. Returns 0, or -1 when this libcurl is not built
+ * on OpenSSL (then nothing is set). */
+int dm_tls_cleanse_apply(CURL *curl);
 
 #endif

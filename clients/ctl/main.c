@@ -88,6 +88,7 @@ static bool set_tls(CURL *curl, const struct ctl *c)
 {
 	if (c->ca_file)
 		curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file);
+	(void)dm_tls_cleanse_apply(curl); /* best effort: libcurl on OpenSSL */
 	if (c->pinned && dm_tls_pin_apply(curl, c->pin) != 0) {
 		fprintf(stderr, PROG ": --pin needs libcurl built with OpenSSL\n");
 		return false;
@@ -832,7 +833,7 @@ int main(int argc, char **argv)
 		return trc;
 	snprintf(c.auth, sizeof c.auth, "Authorization: Bearer %s", token);
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (dm_secmem_curl_init() != 0) {
 		fprintf(stderr, PROG ": cannot start libcurl\n");
 		return 1;
 	}

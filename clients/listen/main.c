@@ -213,7 +213,7 @@ int main(int argc, char **argv)
 		rc = dm_client_token("dragoman-listen", token_file, token, sizeof token);
 		if (rc != 0)
 			return rc;
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		if (dm_secmem_curl_init() != 0) {
 			fprintf(stderr, "dragoman-listen: cannot start libcurl\n");
 			return 1;
 		}

@@ -150,6 +150,7 @@ static long http(struct dm_listen_remote *rm, const char *method, const char *pa
 	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
 	if (rm->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, rm->ca_file);
+	(void)dm_tls_cleanse_apply(c); /* best effort: libcurl on OpenSSL */
 	long status = -1;
 	if (rm->has_pin && dm_tls_pin_apply(c, rm->pin) < 0) {
 		snprintf(err, errcap, "cannot set up the certificate pin");

@@ -5,7 +5,8 @@
  * what the remote listener receives) in blocks that it frees without
  * clearing. dm_secmem_json_install makes it allocate through
  * dm_secmem_alloc and free through dm_secmem_free, which clears every block
- * first. */
+ * first. dm_secmem_curl_init does the same for libcurl, whose receive buffers
+ * hold the same answers on their way in. */
 #ifndef DRAGOMAN_SECMEM_H
 #define DRAGOMAN_SECMEM_H
 
@@ -31,6 +32,15 @@ void dm_secmem_free(void *p);
  * Values made before still free correctly: the blocks are malloc's. Returns
  * 0. */
 int dm_secmem_json_install(void);
+
+/* curl_global_init(CURL_GLOBAL_DEFAULT) with libcurl's memory functions
+ * replaced (curl_global_init_mem): every block libcurl frees, its download
+ * buffer among them, is cleared first, and a block it reallocates is cleared
+ * where it was. Call it instead of curl_global_init, once at program start,
+ * before other threads start. Returns 0, or DM_EIO when libcurl refuses.
+ * (TLS keeps a copy of the plaintext too: clients set OpenSSL's
+ * SSL_OP_CLEANSE_PLAINTEXT for that, see clients/common/tls_pin.h.) */
+int dm_secmem_curl_init(void);
 
 /* Bytes cleared by dm_secmem_free since the process started (for tests and
  * statistics). Thread: any. */

@@ -1,11 +1,15 @@
 /* Cleared-on-free allocation (include/dragoman/secmem.h). */
 #include "dragoman/secmem.h"
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <malloc.h>
 #include <openssl/crypto.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "dragoman/error.h"
 
 static _Atomic uint64_t cleared;
 
@@ -31,6 +35,46 @@ void dm_secmem_free(void *p)
 int dm_secmem_json_install(void)
 {
 	json_set_alloc_funcs(dm_secmem_alloc, dm_secmem_free);
+	return 0;
+}
+
+/* realloc could move the block and free the old one uncleared: always move, clearing. */
+static void *secmem_realloc(void *p, size_t n)
+{
+	if (!p)
+		return malloc(n);
+	if (n == 0) {
+		dm_secmem_free(p);
+		return NULL;
+	}
+	void *q = malloc(n);
+	if (!q)
+		return NULL;
+	size_t old = malloc_usable_size(p);
+	memcpy(q, p, old < n ? old : n);
+	dm_secmem_free(p);
+	return q;
+}
+
+static char *secmem_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = malloc(n);
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
+
+static void *secmem_calloc(size_t count, size_t size)
+{
+	return calloc(count, size);
+}
+
+int dm_secmem_curl_init(void)
+{
+	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, dm_secmem_alloc, dm_secmem_free,
+				 secmem_realloc, secmem_strdup, secmem_calloc) != CURLE_OK)
+		return DM_EIO;
 	return 0;
 }
 
