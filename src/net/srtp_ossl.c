@@ -336,58 +336,28 @@ static const uint8_t gcm256_cipher[60 + GCM_TAG_LEN] = {
 	0x93, 0xba, 0x7a, 0x0a, 0xbc, 0xc9, 0xf6, 0x62, 0x76, 0xfc, 0x6e, 0xce, 0x0f,
 	0x4e, 0x17, 0x68, 0xcd, 0xdf, 0x88, 0x53, 0xbb, 0x2d, 0x55, 0x1b,
 };
-static const srtp_cipher_test_case_t gcm128_test = {
-	.key_length_octets = SRTP_AES_GCM_128_KEY_LEN_WSALT,
-	.key = gcm128_key,
-	.idx = gcm_iv,
-	.plaintext_length_octets = sizeof gcm_plain,
-	.plaintext = gcm_plain,
-	.ciphertext_length_octets = sizeof gcm128_cipher,
-	.ciphertext = gcm128_cipher,
-	.aad_length_octets = sizeof gcm_aad,
-	.aad = gcm_aad,
-	.tag_length_octets = GCM_TAG_LEN,
-};
-static const srtp_cipher_test_case_t gcm256_test = {
-	.key_length_octets = SRTP_AES_GCM_256_KEY_LEN_WSALT,
-	.key = gcm256_key,
-	.idx = gcm_iv,
-	.plaintext_length_octets = sizeof gcm_plain,
-	.plaintext = gcm_plain,
-	.ciphertext_length_octets = sizeof gcm256_cipher,
-	.ciphertext = gcm256_cipher,
-	.aad_length_octets = sizeof gcm_aad,
-	.aad = gcm_aad,
-	.tag_length_octets = GCM_TAG_LEN,
-};
+/* The two GCM types differ in their key length, test vector and id only. */
+#define GCM_TEST(bits)                                                                             \
+	{                                                                                          \
+		.key_length_octets = SRTP_AES_GCM_##bits##_KEY_LEN_WSALT, .key = gcm##bits##_key,  \
+		.idx = gcm_iv, .plaintext_length_octets = sizeof gcm_plain,                        \
+		.plaintext = gcm_plain, .ciphertext_length_octets = sizeof gcm##bits##_cipher,     \
+		.ciphertext = gcm##bits##_cipher, .aad_length_octets = sizeof gcm_aad,             \
+		.aad = gcm_aad, .tag_length_octets = GCM_TAG_LEN,                                  \
+	}
+#define GCM_TYPE(bits)                                                                             \
+	{                                                                                          \
+		.alloc = gcm_alloc, .dealloc = gcm_dealloc, .init = gcm_init,                      \
+		.set_aad = gcm_set_aad, .encrypt = gcm_encrypt, .decrypt = gcm_decrypt,            \
+		.set_iv = gcm_set_iv, .get_tag = gcm_get_tag,                                      \
+		.description = "AES-" #bits " GCM (dragoman, OpenSSL)",                            \
+		.test_data = &gcm##bits##_test, .id = SRTP_AES_GCM_##bits,                         \
+	}
 
-static const srtp_cipher_type_t gcm128_type = {
-	.alloc = gcm_alloc,
-	.dealloc = gcm_dealloc,
-	.init = gcm_init,
-	.set_aad = gcm_set_aad,
-	.encrypt = gcm_encrypt,
-	.decrypt = gcm_decrypt,
-	.set_iv = gcm_set_iv,
-	.get_tag = gcm_get_tag,
-	.description = "AES-128 GCM (dragoman, OpenSSL)",
-	.test_data = &gcm128_test,
-	.id = SRTP_AES_GCM_128,
-};
-
-static const srtp_cipher_type_t gcm256_type = {
-	.alloc = gcm_alloc,
-	.dealloc = gcm_dealloc,
-	.init = gcm_init,
-	.set_aad = gcm_set_aad,
-	.encrypt = gcm_encrypt,
-	.decrypt = gcm_decrypt,
-	.set_iv = gcm_set_iv,
-	.get_tag = gcm_get_tag,
-	.description = "AES-256 GCM (dragoman, OpenSSL)",
-	.test_data = &gcm256_test,
-	.id = SRTP_AES_GCM_256,
-};
+static const srtp_cipher_test_case_t gcm128_test = GCM_TEST(128);
+static const srtp_cipher_test_case_t gcm256_test = GCM_TEST(256);
+static const srtp_cipher_type_t gcm128_type = GCM_TYPE(128);
+static const srtp_cipher_type_t gcm256_type = GCM_TYPE(256);
 
 /* ---- HMAC-SHA1 (RFC 2104), the tag truncated to what the policy asks ---- */
 
