@@ -61,13 +61,12 @@ struct dm_srtp {
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static srtp_err_status_t init_status = srtp_err_status_init_fail;
 
-/* Debian's libsrtp2 uses NSS, which it starts with the first session that needs it and shuts
- * down with the last one: about 2-3 ms each time, paid by every channel switch of a listener
- * (which frees its sessions). When OpenSSL's types are in place NSS has nothing left to do;
- * when one was refused, this session, kept for the life of the process, keeps NSS up (a GCM
- * one, as GCM would be the last to be replaced; the default suite's when libsrtp has no
- * GCM). */
-static srtp_t keepalive;
+/* Debian's libsrtp2 uses NSS, which it starts with the first cipher that needs it and shuts
+ * down with the last one: 2-5 ms each time, paid by every session made and freed (a listener's
+ * channel switch, a receiver report's check). With OpenSSL's types in place nothing is left to
+ * NSS; if one was refused, sessions of both kinds of suite, kept for the life of the process,
+ * keep NSS up. */
+static srtp_t keepalive[2];
 static bool ossl_installed;
 
 static void init_library(void)
@@ -76,19 +75,21 @@ static void init_library(void)
 	if (init_status != srtp_err_status_ok)
 		return;
 	ossl_installed = dm_srtp_ossl_install() == 0;
+	if (ossl_installed)
+		return;
 	srtp_policy_t policy;
 	memset(&policy, 0, sizeof policy);
-	static unsigned char zero_key[SRTP_AES_ICM_128_KEY_LEN_WSALT];
-	srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtp);
-	srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtcp);
+	static unsigned char zero_key[SRTP_AES_ICM_256_KEY_LEN_WSALT];
 	policy.ssrc.type = ssrc_any_outbound;
 	policy.key = zero_key;
-	if (srtp_create(&keepalive, &policy) == srtp_err_status_ok)
-		return;
 	srtp_crypto_policy_set_rtp_default(&policy.rtp);
 	srtp_crypto_policy_set_rtcp_default(&policy.rtcp);
-	if (srtp_create(&keepalive, &policy) != srtp_err_status_ok)
-		keepalive = NULL; /* only slower */
+	if (srtp_create(&keepalive[0], &policy) != srtp_err_status_ok)
+		keepalive[0] = NULL; /* only slower */
+	srtp_crypto_policy_set_aes_gcm_256_16_auth(&policy.rtp);
+	srtp_crypto_policy_set_aes_gcm_256_16_auth(&policy.rtcp);
+	if (srtp_create(&keepalive[1], &policy) != srtp_err_status_ok)
+		keepalive[1] = NULL; /* no GCM in this libsrtp, or only slower */
 }
 
 const char *dm_srtp_crypto_name(void)

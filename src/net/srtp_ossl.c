@@ -1,4 +1,4 @@
-/* dragoman: AES-ICM-128 and HMAC-SHA1 for libsrtp2 on OpenSSL (see srtp_ossl.h for why).
+/* dragoman: AES-ICM, AES-GCM and HMAC-SHA1 for libsrtp2 on OpenSSL (see srtp_ossl.h for why).
  *
  * libsrtp keeps the SRTP protocol: packet indexes, the rollover counter, replay windows, key
  * derivation, which bytes are encrypted and authenticated. These types only do the two
@@ -20,7 +20,6 @@
 
 #include "dragoman/error.h"
 
-#define AES_KEY_LEN 16
 #define ICM_SALT_LEN 14 /* RFC 3711 4.1.1: 112-bit salt */
 #define BLOCK 16
 #define SHA1_LEN 20
@@ -28,30 +27,46 @@
 /* Fetched once for the process: an implicit fetch by name on every init would cost a lookup
  * in OpenSSL's provider store each time a stream is keyed. Never freed: libsrtp may use the
  * types until exit. */
-static EVP_CIPHER *aes_ctr;
+static EVP_CIPHER *aes128_ctr, *aes192_ctr, *aes256_ctr;
 static EVP_MAC *hmac;
 
-/* ---- AES-ICM-128 (RFC 3711 4.1.1) ----
+/* ---- AES-ICM-128, -192 and -256 (RFC 3711 4.1.1, RFC 6188) ----
  *
  * The keystream of a packet is AES-CTR from the counter (salt || 0x0000) XOR IV, where
  * libsrtp's IV carries the SSRC and the packet index. ICM increments only the low 16 bits;
  * OpenSSL's CTR increments all 128. They agree because SRTP never asks for 2^16 blocks
- * (1 MB) from one IV, so the low 16 bits never carry. */
+ * (1 MB) from one IV, so the low 16 bits never carry. The 256-bit one derives the session
+ * keys of AEAD_AES_256_GCM; no suite of ours encrypts with the 192-bit one, it is replaced so
+ * that nothing is left to NSS. */
 
 struct icm {
 	srtp_cipher_t cipher; /* first: libsrtp hands back this pointer to dealloc */
 	EVP_CIPHER_CTX *ctx;
+	const EVP_CIPHER *evp;
+	int aes_key_len;
 	uint8_t offset[BLOCK]; /* salt, then two zero bytes */
 };
 
-static const srtp_cipher_type_t icm_type;
+static const srtp_cipher_type_t icm128_type, icm192_type, icm256_type;
 
+/* As libsrtp's own: the key length (with the salt) chooses the AES variant, whichever of the
+ * three ids it was asked for by. */
 static srtp_err_status_t icm_alloc(srtp_cipher_pointer_t *cp, int key_len, int tag_len)
 {
 	(void)tag_len;
 	*cp = NULL;
-	if (key_len != SRTP_AES_ICM_128_KEY_LEN_WSALT)
+	const srtp_cipher_type_t *type;
+	const EVP_CIPHER *evp;
+	int algorithm;
+	if (key_len == SRTP_AES_ICM_128_KEY_LEN_WSALT) {
+		type = &icm128_type, evp = aes128_ctr, algorithm = SRTP_AES_ICM_128;
+	} else if (key_len == SRTP_AES_ICM_192_KEY_LEN_WSALT) {
+		type = &icm192_type, evp = aes192_ctr, algorithm = SRTP_AES_ICM_192;
+	} else if (key_len == SRTP_AES_ICM_256_KEY_LEN_WSALT) {
+		type = &icm256_type, evp = aes256_ctr, algorithm = SRTP_AES_ICM_256;
+	} else {
 		return srtp_err_status_bad_param;
+	}
 	struct icm *s = calloc(1, sizeof *s);
 	if (!s)
 		return srtp_err_status_alloc_fail;
@@ -60,10 +75,12 @@ static srtp_err_status_t icm_alloc(srtp_cipher_pointer_t *cp, int key_len, int t
 		free(s);
 		return srtp_err_status_alloc_fail;
 	}
-	s->cipher.type = &icm_type;
+	s->evp = evp;
+	s->aes_key_len = key_len - ICM_SALT_LEN;
+	s->cipher.type = type;
 	s->cipher.state = s;
 	s->cipher.key_len = key_len;
-	s->cipher.algorithm = SRTP_AES_ICM_128;
+	s->cipher.algorithm = algorithm;
 	*cp = &s->cipher;
 	return srtp_err_status_ok;
 }
@@ -81,9 +98,9 @@ static srtp_err_status_t icm_init(void *state, const uint8_t *key)
 {
 	struct icm *s = state;
 	memset(s->offset, 0, sizeof s->offset);
-	memcpy(s->offset, key + AES_KEY_LEN, ICM_SALT_LEN);
+	memcpy(s->offset, key + s->aes_key_len, ICM_SALT_LEN);
 	/* The IV given here is a placeholder: every packet sets its own before use. */
-	if (EVP_EncryptInit_ex2(s->ctx, aes_ctr, key, s->offset, NULL) != 1)
+	if (EVP_EncryptInit_ex2(s->ctx, s->evp, key, s->offset, NULL) != 1)
 		return srtp_err_status_init_fail;
 	return srtp_err_status_ok;
 }
@@ -96,9 +113,9 @@ static srtp_err_status_t icm_set_iv(void *state, uint8_t *iv, srtp_cipher_direct
 	for (int i = 0; i < BLOCK; i++)
 		counter[i] = s->offset[i] ^ iv[i];
 	/* Key kept, IV replaced, the position in the keystream back to its start. */
-	if (EVP_EncryptInit_ex2(s->ctx, NULL, NULL, counter, NULL) != 1)
-		return srtp_err_status_cipher_fail;
-	return srtp_err_status_ok;
+	int ok = EVP_EncryptInit_ex2(s->ctx, NULL, NULL, counter, NULL);
+	OPENSSL_cleanse(counter, sizeof counter); /* the salt, XOR a public IV */
+	return ok == 1 ? srtp_err_status_ok : srtp_err_status_cipher_fail;
 }
 
 static srtp_err_status_t icm_crypt(void *state, uint8_t *buf, unsigned int *octets)
@@ -114,40 +131,64 @@ static srtp_err_status_t icm_crypt(void *state, uint8_t *buf, unsigned int *octe
 	return srtp_err_status_ok;
 }
 
-/* RFC 3711 B.2: the first two keystream blocks for the session key and salt given there,
- * SSRC 0 and packet index 0 (an IV of zeros), applied to zeros. */
-static const uint8_t icm_key[SRTP_AES_ICM_128_KEY_LEN_WSALT] = {
+/* The first two keystream blocks for the session key and salt of RFC 3711 B.2 (AES-128) and
+ * RFC 6188 7.1 (AES-192, AES-256; the same salt), SSRC 0 and packet index 0 (an IV of
+ * zeros), applied to zeros. */
+static const uint8_t icm128_key[SRTP_AES_ICM_128_KEY_LEN_WSALT] = {
 	0x2b, 0x7e, 0x15, 0x16, 0x28, 0xae, 0xd2, 0xa6, 0xab, 0xf7, 0x15, 0x88, 0x09, 0xcf, 0x4f,
 	0x3c, 0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd,
 };
+static const uint8_t icm192_key[SRTP_AES_ICM_192_KEY_LEN_WSALT] = {
+	0xea, 0xb2, 0x34, 0x76, 0x4e, 0x51, 0x7b, 0x2d, 0x3d, 0x16, 0x0d, 0x58, 0x7d,
+	0x8c, 0x86, 0x21, 0x97, 0x40, 0xf6, 0x5f, 0x99, 0xb6, 0xbc, 0xf7, 0xf0, 0xf1,
+	0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd,
+};
+static const uint8_t icm256_key[SRTP_AES_ICM_256_KEY_LEN_WSALT] = {
+	0x57, 0xf8, 0x2f, 0xe3, 0x61, 0x3f, 0xd1, 0x70, 0xa8, 0x5e, 0xc9, 0x3c,
+	0x40, 0xb1, 0xf0, 0x92, 0x2e, 0xc4, 0xcb, 0x0d, 0xc0, 0x25, 0xb5, 0x82,
+	0x72, 0x14, 0x7c, 0xc4, 0x38, 0x94, 0x4a, 0x98, 0xf0, 0xf1, 0xf2, 0xf3,
+	0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd,
+};
 static uint8_t icm_idx[BLOCK]; /* libsrtp's test case type wants it writable */
 static const uint8_t icm_plain[2 * BLOCK];
-static const uint8_t icm_cipher[2 * BLOCK] = {
+static const uint8_t icm128_cipher[2 * BLOCK] = {
 	0xe0, 0x3e, 0xad, 0x09, 0x35, 0xc9, 0x5e, 0x80, 0xe1, 0x66, 0xb1,
 	0x6d, 0xd9, 0x2b, 0x4e, 0xb4, 0xd2, 0x35, 0x13, 0x16, 0x2b, 0x02,
 	0xd0, 0xf7, 0x2a, 0x43, 0xa2, 0xfe, 0x4a, 0x5f, 0x97, 0xab,
 };
-static const srtp_cipher_test_case_t icm_test = {
-	.key_length_octets = SRTP_AES_ICM_128_KEY_LEN_WSALT,
-	.key = icm_key,
-	.idx = icm_idx,
-	.plaintext_length_octets = sizeof icm_plain,
-	.plaintext = icm_plain,
-	.ciphertext_length_octets = sizeof icm_cipher,
-	.ciphertext = icm_cipher,
+static const uint8_t icm192_cipher[2 * BLOCK] = {
+	0x35, 0x09, 0x6c, 0xba, 0x46, 0x10, 0x02, 0x8d, 0xc1, 0xb5, 0x75,
+	0x03, 0x80, 0x4c, 0xe3, 0x7c, 0x5d, 0xe9, 0x86, 0x29, 0x1d, 0xcc,
+	0xe1, 0x61, 0xd5, 0x16, 0x5e, 0xc4, 0x56, 0x8f, 0x5c, 0x9a,
+};
+static const uint8_t icm256_cipher[2 * BLOCK] = {
+	0x92, 0xbd, 0xd2, 0x8a, 0x93, 0xc3, 0xf5, 0x25, 0x11, 0xc6, 0x77,
+	0xd0, 0x8b, 0x55, 0x15, 0xa4, 0x9d, 0xa7, 0x1b, 0x23, 0x78, 0xa8,
+	0x54, 0xf6, 0x70, 0x50, 0x75, 0x6d, 0xed, 0x16, 0x5b, 0xac,
 };
 
-static const srtp_cipher_type_t icm_type = {
-	.alloc = icm_alloc,
-	.dealloc = icm_dealloc,
-	.init = icm_init,
-	.encrypt = icm_crypt,
-	.decrypt = icm_crypt,
-	.set_iv = icm_set_iv,
-	.description = "AES-128 integer counter mode (dragoman, OpenSSL)",
-	.test_data = &icm_test,
-	.id = SRTP_AES_ICM_128,
-};
+/* The three ICM types differ in their key length, test vector and id only. */
+#define ICM_TEST(bits)                                                                             \
+	{                                                                                          \
+		.key_length_octets = SRTP_AES_ICM_##bits##_KEY_LEN_WSALT, .key = icm##bits##_key,  \
+		.idx = icm_idx, .plaintext_length_octets = sizeof icm_plain,                       \
+		.plaintext = icm_plain, .ciphertext_length_octets = sizeof icm##bits##_cipher,     \
+		.ciphertext = icm##bits##_cipher,                                                  \
+	}
+#define ICM_TYPE(bits)                                                                             \
+	{                                                                                          \
+		.alloc = icm_alloc, .dealloc = icm_dealloc, .init = icm_init,                      \
+		.encrypt = icm_crypt, .decrypt = icm_crypt, .set_iv = icm_set_iv,                  \
+		.description = "AES-" #bits " integer counter mode (dragoman, OpenSSL)",           \
+		.test_data = &icm##bits##_test, .id = SRTP_AES_ICM_##bits,                         \
+	}
+
+static const srtp_cipher_test_case_t icm128_test = ICM_TEST(128);
+static const srtp_cipher_test_case_t icm192_test = ICM_TEST(192);
+static const srtp_cipher_test_case_t icm256_test = ICM_TEST(256);
+static const srtp_cipher_type_t icm128_type = ICM_TYPE(128);
+static const srtp_cipher_type_t icm192_type = ICM_TYPE(192);
+static const srtp_cipher_type_t icm256_type = ICM_TYPE(256);
 
 /* ---- AES-GCM-128 and -256 (RFC 7714) ----
  *
@@ -290,8 +331,12 @@ static srtp_err_status_t gcm_decrypt(void *state, uint8_t *buf, unsigned int *oc
 	srtp_err_status_t st = gcm_update(s, buf, data);
 	if (st != srtp_err_status_ok)
 		return st;
-	if (EVP_CipherFinal_ex(s->ctx, none, &out) != 1)
+	if (EVP_CipherFinal_ex(s->ctx, none, &out) != 1) {
+		/* Decrypted in place already: leave nothing of an unauthenticated packet's
+		 * plaintext (it is the keystream, to whoever chose the ciphertext). */
+		OPENSSL_cleanse(buf, data);
 		return srtp_err_status_auth_fail;
+	}
 	*octets = data;
 	return srtp_err_status_ok;
 }
@@ -479,18 +524,28 @@ static const srtp_auth_type_t mac_type = {
 
 int dm_srtp_ossl_install(void)
 {
-	if (!aes_ctr)
-		aes_ctr = EVP_CIPHER_fetch(NULL, "AES-128-CTR", NULL);
-	if (!aes128_gcm)
-		aes128_gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
-	if (!aes256_gcm)
-		aes256_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	static const struct {
+		EVP_CIPHER **evp;
+		const char *name;
+	} ciphers[] = {
+		{&aes128_ctr, "AES-128-CTR"}, {&aes192_ctr, "AES-192-CTR"},
+		{&aes256_ctr, "AES-256-CTR"}, {&aes128_gcm, "AES-128-GCM"},
+		{&aes256_gcm, "AES-256-GCM"},
+	};
+	for (size_t i = 0; i < sizeof ciphers / sizeof ciphers[0]; i++) {
+		if (!*ciphers[i].evp)
+			*ciphers[i].evp = EVP_CIPHER_fetch(NULL, ciphers[i].name, NULL);
+		if (!*ciphers[i].evp)
+			return DM_ECRYPTO;
+	}
 	if (!hmac)
 		hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	if (!aes_ctr || !aes128_gcm || !aes256_gcm || !hmac)
+	if (!hmac)
 		return DM_ECRYPTO;
 	/* Each replacement runs libsrtp's self-test of the type first. */
-	if (srtp_replace_cipher_type(&icm_type, SRTP_AES_ICM_128) != srtp_err_status_ok ||
+	if (srtp_replace_cipher_type(&icm128_type, SRTP_AES_ICM_128) != srtp_err_status_ok ||
+	    srtp_replace_cipher_type(&icm192_type, SRTP_AES_ICM_192) != srtp_err_status_ok ||
+	    srtp_replace_cipher_type(&icm256_type, SRTP_AES_ICM_256) != srtp_err_status_ok ||
 	    srtp_replace_auth_type(&mac_type, SRTP_HMAC_SHA1) != srtp_err_status_ok ||
 	    srtp_replace_cipher_type(&gcm128_type, SRTP_AES_GCM_128) != srtp_err_status_ok ||
 	    srtp_replace_cipher_type(&gcm256_type, SRTP_AES_GCM_256) != srtp_err_status_ok)

@@ -7,13 +7,14 @@
 extern "C" {
 #endif
 
-/* Replaces, in libsrtp's crypto kernel, the AES-ICM-128 cipher (SRTP_AES_ICM_128: the default
- * suite's cipher, and the key derivation of every suite with 128-bit keys), the HMAC-SHA1
- * authenticator (SRTP_HMAC_SHA1) and the AES-GCM-128 and -256 ciphers (SRTP_AES_GCM_128,
- * SRTP_AES_GCM_256) with implementations on OpenSSL's libcrypto, through libsrtp's public
- * srtp_replace_cipher_type() and srtp_replace_auth_type(). libsrtp runs its self-test on each
- * (the vectors of RFC 3711 B.2, RFC 2202 and the GCM specification, then random round trips)
- * and refuses a type that fails it.
+/* Replaces, in libsrtp's crypto kernel, the AES-ICM ciphers (SRTP_AES_ICM_128: the default
+ * suite's cipher and the key derivation of the 128-bit suites; SRTP_AES_ICM_256: the key
+ * derivation of AEAD_AES_256_GCM; SRTP_AES_ICM_192), the HMAC-SHA1 authenticator
+ * (SRTP_HMAC_SHA1) and the AES-GCM ciphers (SRTP_AES_GCM_128, SRTP_AES_GCM_256) with
+ * implementations on OpenSSL's libcrypto, through libsrtp's public srtp_replace_cipher_type()
+ * and srtp_replace_auth_type(), so that nothing is left to NSS. libsrtp runs its self-test on
+ * each (the vectors of RFC 3711 B.2, RFC 6188, RFC 2202 and the GCM specification, then random
+ * round trips) and refuses a type that fails it.
  *
  * Why: Debian 12's libsrtp2 is built on NSS, which creates a PKCS #11 context for every
  * packet and takes locks to do it: 2.3-3.3 us a packet for the default suite (10-14 % of the
