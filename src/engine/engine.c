@@ -269,8 +269,7 @@ int dm_engine_new(const struct dm_engine_params *p, struct dm_engine **out)
 	/* Said once: a "libsrtp" here means every packet costs 2-6x as much to protect. */
 	const char *crypto = dm_srtp_crypto_name();
 	dm_log(crypto && strcmp(crypto, "OpenSSL") == 0 ? DM_LOG_INFO : DM_LOG_WARN,
-	       "SRTP %s; its cryptography by %s",
-	       dm_srtp_suite_name(conf->suite),
+	       "SRTP %s; its cryptography by %s", dm_srtp_suite_name(conf->suite),
 	       crypto ? crypto : "nobody (libsrtp failed to start)");
 	for (size_t c = 0; c < e->n_channels; c++) {
 		const struct dm_channel_conf *ch = dm_config_channel(p->config, c);
