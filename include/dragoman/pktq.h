@@ -20,8 +20,13 @@ extern "C" {
 
 struct dm_pktq;
 
+/* Bytes a packet takes in the queue beyond its own (its header): a packet of
+ * len bytes takes len + DM_PKTQ_PACKET_OVERHEAD, rounded up to 16. */
+#define DM_PKTQ_PACKET_OVERHEAD 16
+
 /* Allocates a queue of at least bytes bytes of storage (rounded up to a power
- * of two; each packet takes its length plus 16, rounded up to 16) for packets
+ * of two; each packet takes its length plus DM_PKTQ_PACKET_OVERHEAD, rounded
+ * up to 16) for packets
  * of at most max_len bytes, and touches its memory, so that the producer
  * never takes a first-touch page fault. Returns 0 and *out, DM_EINVAL (out
  * NULL, max_len 0, bytes over 2^30, or bytes too small for two packets of

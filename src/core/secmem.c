@@ -56,24 +56,11 @@ static void *secmem_realloc(void *p, size_t n)
 	return q;
 }
 
-static char *secmem_strdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
-static void *secmem_calloc(size_t count, size_t size)
-{
-	return calloc(count, size);
-}
-
 int dm_secmem_curl_init(void)
 {
+	/* strdup and calloc allocate with malloc: dm_secmem_free takes their blocks. */
 	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, dm_secmem_alloc, dm_secmem_free,
-				 secmem_realloc, secmem_strdup, secmem_calloc) != CURLE_OK)
+				 secmem_realloc, strdup, calloc) != CURLE_OK)
 		return DM_EIO;
 	return 0;
 }

@@ -539,14 +539,15 @@ int dm_recorder_drain(struct dm_recorder *r)
 		return DM_EINVAL;
 
 	/* Only what was queued on entry (each packet takes at least its length
-	 * plus its header): a producer faster than the disk cannot keep the
+	 * plus DM_PKTQ_PACKET_OVERHEAD): a producer faster than the disk cannot keep the
 	 * thread on one channel while the others wait. */
 	size_t budget = dm_pktq_used(r->queue);
 
 	while (budget && n < INT_MAX && (pkt = dm_pktq_peek(r->queue, &stamp, &len))) {
 		dm_recorder_write_at(r, pkt, len, stamp);
 		dm_pktq_pop(r->queue);
-		budget -= len + 16 < budget ? len + 16 : budget;
+		size_t took = len + DM_PKTQ_PACKET_OVERHEAD;
+		budget -= took < budget ? took : budget;
 		n++;
 	}
 	return n;

@@ -30,6 +30,67 @@
 static EVP_CIPHER *aes128_ctr, *aes192_ctr, *aes256_ctr;
 static EVP_MAC *hmac;
 
+/* ---- What the ciphers share ----
+ *
+ * Each cipher's state starts with this: libsrtp's handle first (libsrtp hands it back to
+ * dealloc), then the OpenSSL context, the AES variant and the state's own size (to clear it
+ * all when it goes). */
+struct ossl_cipher {
+	srtp_cipher_t cipher;
+	EVP_CIPHER_CTX *ctx;
+	const EVP_CIPHER *evp;
+	size_t size;
+};
+
+/* One AES variant of a cipher type: the key length libsrtp asks for (salt included) chooses
+ * it, as libsrtp's own types do, whichever of the type's ids it was asked for by. */
+struct variant {
+	int key_len;
+	const srtp_cipher_type_t *type;
+	EVP_CIPHER *const *evp;
+	int algorithm;
+};
+
+/* A zeroed state of `size` bytes for the variant of key_len in table, its context made and
+ * *cp set; NULL (with *st saying why) for an unknown key length or no memory. */
+static void *cipher_new(const struct variant *table, size_t n, int key_len, size_t size,
+			srtp_cipher_pointer_t *cp, srtp_err_status_t *st)
+{
+	*cp = NULL;
+	*st = srtp_err_status_bad_param;
+	const struct variant *v = NULL;
+	for (size_t i = 0; i < n && !v; i++)
+		if (table[i].key_len == key_len)
+			v = &table[i];
+	if (!v)
+		return NULL;
+	*st = srtp_err_status_alloc_fail;
+	struct ossl_cipher *s = calloc(1, size);
+	if (!s)
+		return NULL;
+	s->ctx = EVP_CIPHER_CTX_new();
+	if (!s->ctx) {
+		free(s);
+		return NULL;
+	}
+	s->evp = *v->evp;
+	s->size = size;
+	s->cipher = (srtp_cipher_t){
+		.type = v->type, .state = s, .key_len = key_len, .algorithm = v->algorithm};
+	*cp = &s->cipher;
+	*st = srtp_err_status_ok;
+	return s;
+}
+
+static srtp_err_status_t cipher_dealloc(srtp_cipher_pointer_t c)
+{
+	struct ossl_cipher *s = c->state;
+	EVP_CIPHER_CTX_free(s->ctx); /* cleanses the key schedule */
+	OPENSSL_cleanse(s, s->size);
+	free(s);
+	return srtp_err_status_ok;
+}
+
 /* ---- AES-ICM-128, -192 and -256 (RFC 3711 4.1.1, RFC 6188) ----
  *
  * The keystream of a packet is AES-CTR from the counter (salt || 0x0000) XOR IV, where
@@ -40,58 +101,28 @@ static EVP_MAC *hmac;
  * that nothing is left to NSS. */
 
 struct icm {
-	srtp_cipher_t cipher; /* first: libsrtp hands back this pointer to dealloc */
-	EVP_CIPHER_CTX *ctx;
-	const EVP_CIPHER *evp;
+	struct ossl_cipher base; /* first */
 	int aes_key_len;
 	uint8_t offset[BLOCK]; /* salt, then two zero bytes */
 };
 
 static const srtp_cipher_type_t icm128_type, icm192_type, icm256_type;
 
-/* As libsrtp's own: the key length (with the salt) chooses the AES variant, whichever of the
- * three ids it was asked for by. */
+static const struct variant icm_variants[] = {
+	{SRTP_AES_ICM_128_KEY_LEN_WSALT, &icm128_type, &aes128_ctr, SRTP_AES_ICM_128},
+	{SRTP_AES_ICM_192_KEY_LEN_WSALT, &icm192_type, &aes192_ctr, SRTP_AES_ICM_192},
+	{SRTP_AES_ICM_256_KEY_LEN_WSALT, &icm256_type, &aes256_ctr, SRTP_AES_ICM_256},
+};
+
 static srtp_err_status_t icm_alloc(srtp_cipher_pointer_t *cp, int key_len, int tag_len)
 {
 	(void)tag_len;
-	*cp = NULL;
-	const srtp_cipher_type_t *type;
-	const EVP_CIPHER *evp;
-	int algorithm;
-	if (key_len == SRTP_AES_ICM_128_KEY_LEN_WSALT) {
-		type = &icm128_type, evp = aes128_ctr, algorithm = SRTP_AES_ICM_128;
-	} else if (key_len == SRTP_AES_ICM_192_KEY_LEN_WSALT) {
-		type = &icm192_type, evp = aes192_ctr, algorithm = SRTP_AES_ICM_192;
-	} else if (key_len == SRTP_AES_ICM_256_KEY_LEN_WSALT) {
-		type = &icm256_type, evp = aes256_ctr, algorithm = SRTP_AES_ICM_256;
-	} else {
-		return srtp_err_status_bad_param;
-	}
-	struct icm *s = calloc(1, sizeof *s);
-	if (!s)
-		return srtp_err_status_alloc_fail;
-	s->ctx = EVP_CIPHER_CTX_new();
-	if (!s->ctx) {
-		free(s);
-		return srtp_err_status_alloc_fail;
-	}
-	s->evp = evp;
-	s->aes_key_len = key_len - ICM_SALT_LEN;
-	s->cipher.type = type;
-	s->cipher.state = s;
-	s->cipher.key_len = key_len;
-	s->cipher.algorithm = algorithm;
-	*cp = &s->cipher;
-	return srtp_err_status_ok;
-}
-
-static srtp_err_status_t icm_dealloc(srtp_cipher_pointer_t c)
-{
-	struct icm *s = c->state;
-	EVP_CIPHER_CTX_free(s->ctx); /* cleanses the key schedule */
-	OPENSSL_cleanse(s, sizeof *s);
-	free(s);
-	return srtp_err_status_ok;
+	srtp_err_status_t st;
+	struct icm *s = cipher_new(icm_variants, sizeof icm_variants / sizeof icm_variants[0],
+				   key_len, sizeof(struct icm), cp, &st);
+	if (s)
+		s->aes_key_len = key_len - ICM_SALT_LEN;
+	return st;
 }
 
 static srtp_err_status_t icm_init(void *state, const uint8_t *key)
@@ -100,7 +131,7 @@ static srtp_err_status_t icm_init(void *state, const uint8_t *key)
 	memset(s->offset, 0, sizeof s->offset);
 	memcpy(s->offset, key + s->aes_key_len, ICM_SALT_LEN);
 	/* The IV given here is a placeholder: every packet sets its own before use. */
-	if (EVP_EncryptInit_ex2(s->ctx, s->evp, key, s->offset, NULL) != 1)
+	if (EVP_EncryptInit_ex2(s->base.ctx, s->base.evp, key, s->offset, NULL) != 1)
 		return srtp_err_status_init_fail;
 	return srtp_err_status_ok;
 }
@@ -113,7 +144,7 @@ static srtp_err_status_t icm_set_iv(void *state, uint8_t *iv, srtp_cipher_direct
 	for (int i = 0; i < BLOCK; i++)
 		counter[i] = s->offset[i] ^ iv[i];
 	/* Key kept, IV replaced, the position in the keystream back to its start. */
-	int ok = EVP_EncryptInit_ex2(s->ctx, NULL, NULL, counter, NULL);
+	int ok = EVP_EncryptInit_ex2(s->base.ctx, NULL, NULL, counter, NULL);
 	OPENSSL_cleanse(counter, sizeof counter); /* the salt, XOR a public IV */
 	return ok == 1 ? srtp_err_status_ok : srtp_err_status_cipher_fail;
 }
@@ -126,7 +157,8 @@ static srtp_err_status_t icm_crypt(void *state, uint8_t *buf, unsigned int *octe
 		return srtp_err_status_bad_param;
 	/* In place; successive calls after one set_iv continue the keystream, as libsrtp's
 	 * own ICM does when it encrypts a header extension and then the payload. */
-	if (EVP_EncryptUpdate(s->ctx, buf, &out, buf, (int)*octets) != 1 || out != (int)*octets)
+	if (EVP_EncryptUpdate(s->base.ctx, buf, &out, buf, (int)*octets) != 1 ||
+	    out != (int)*octets)
 		return srtp_err_status_cipher_fail;
 	return srtp_err_status_ok;
 }
@@ -177,7 +209,7 @@ static const uint8_t icm256_cipher[2 * BLOCK] = {
 	}
 #define ICM_TYPE(bits)                                                                             \
 	{                                                                                          \
-		.alloc = icm_alloc, .dealloc = icm_dealloc, .init = icm_init,                      \
+		.alloc = icm_alloc, .dealloc = cipher_dealloc, .init = icm_init,                   \
 		.encrypt = icm_crypt, .decrypt = icm_crypt, .set_iv = icm_set_iv,                  \
 		.description = "AES-" #bits " integer counter mode (dragoman, OpenSSL)",           \
 		.test_data = &icm##bits##_test, .id = SRTP_AES_ICM_##bits,                         \
@@ -202,9 +234,7 @@ static const srtp_cipher_type_t icm256_type = ICM_TYPE(256);
 #define GCM_TAG_LEN_8 8
 
 struct gcm {
-	srtp_cipher_t cipher; /* first, as for icm */
-	EVP_CIPHER_CTX *ctx;
-	const EVP_CIPHER *evp;
+	struct ossl_cipher base; /* first */
 	int tag_len;
 	bool encrypt; /* the direction of the last set_iv */
 };
@@ -212,53 +242,29 @@ struct gcm {
 static EVP_CIPHER *aes128_gcm, *aes256_gcm;
 static const srtp_cipher_type_t gcm128_type, gcm256_type;
 
+static const struct variant gcm_variants[] = {
+	{SRTP_AES_GCM_128_KEY_LEN_WSALT, &gcm128_type, &aes128_gcm, SRTP_AES_GCM_128},
+	{SRTP_AES_GCM_256_KEY_LEN_WSALT, &gcm256_type, &aes256_gcm, SRTP_AES_GCM_256},
+};
+
 static srtp_err_status_t gcm_alloc(srtp_cipher_pointer_t *cp, int key_len, int tag_len)
 {
 	*cp = NULL;
-	const srtp_cipher_type_t *type;
-	const EVP_CIPHER *evp;
-	int algorithm;
-	if (key_len == SRTP_AES_GCM_128_KEY_LEN_WSALT) {
-		type = &gcm128_type, evp = aes128_gcm, algorithm = SRTP_AES_GCM_128;
-	} else if (key_len == SRTP_AES_GCM_256_KEY_LEN_WSALT) {
-		type = &gcm256_type, evp = aes256_gcm, algorithm = SRTP_AES_GCM_256;
-	} else {
-		return srtp_err_status_bad_param;
-	}
 	if (tag_len != GCM_TAG_LEN && tag_len != GCM_TAG_LEN_8)
 		return srtp_err_status_bad_param;
-	struct gcm *s = calloc(1, sizeof *s);
-	if (!s)
-		return srtp_err_status_alloc_fail;
-	s->ctx = EVP_CIPHER_CTX_new();
-	if (!s->ctx) {
-		free(s);
-		return srtp_err_status_alloc_fail;
-	}
-	s->evp = evp;
-	s->tag_len = tag_len;
-	s->cipher.type = type;
-	s->cipher.state = s;
-	s->cipher.key_len = key_len;
-	s->cipher.algorithm = algorithm;
-	*cp = &s->cipher;
-	return srtp_err_status_ok;
-}
-
-static srtp_err_status_t gcm_dealloc(srtp_cipher_pointer_t c)
-{
-	struct gcm *s = c->state;
-	EVP_CIPHER_CTX_free(s->ctx);
-	OPENSSL_cleanse(s, sizeof *s);
-	free(s);
-	return srtp_err_status_ok;
+	srtp_err_status_t st;
+	struct gcm *s = cipher_new(gcm_variants, sizeof gcm_variants / sizeof gcm_variants[0],
+				   key_len, sizeof(struct gcm), cp, &st);
+	if (s)
+		s->tag_len = tag_len;
+	return st;
 }
 
 static srtp_err_status_t gcm_init(void *state, const uint8_t *key)
 {
 	struct gcm *s = state;
 	/* OpenSSL's default GCM IV length is RFC 7714's 12 bytes. */
-	if (EVP_CipherInit_ex2(s->ctx, s->evp, key, NULL, 1, NULL) != 1)
+	if (EVP_CipherInit_ex2(s->base.ctx, s->base.evp, key, NULL, 1, NULL) != 1)
 		return srtp_err_status_init_fail;
 	return srtp_err_status_ok;
 }
@@ -269,7 +275,7 @@ static srtp_err_status_t gcm_set_iv(void *state, uint8_t *iv, srtp_cipher_direct
 	if (direction != srtp_direction_encrypt && direction != srtp_direction_decrypt)
 		return srtp_err_status_bad_param;
 	s->encrypt = direction == srtp_direction_encrypt;
-	if (EVP_CipherInit_ex2(s->ctx, NULL, NULL, iv, s->encrypt ? 1 : 0, NULL) != 1)
+	if (EVP_CipherInit_ex2(s->base.ctx, NULL, NULL, iv, s->encrypt ? 1 : 0, NULL) != 1)
 		return srtp_err_status_cipher_fail;
 	return srtp_err_status_ok;
 }
@@ -280,7 +286,7 @@ static srtp_err_status_t gcm_set_aad(void *state, const uint8_t *aad, uint32_t l
 	int out = 0;
 	if (len > INT32_MAX)
 		return srtp_err_status_bad_param;
-	if (len > 0 && EVP_CipherUpdate(s->ctx, NULL, &out, aad, (int)len) != 1)
+	if (len > 0 && EVP_CipherUpdate(s->base.ctx, NULL, &out, aad, (int)len) != 1)
 		return srtp_err_status_cipher_fail;
 	return srtp_err_status_ok;
 }
@@ -292,7 +298,8 @@ static srtp_err_status_t gcm_update(struct gcm *s, uint8_t *buf, unsigned int le
 	int out = 0;
 	if (len > INT32_MAX)
 		return srtp_err_status_bad_param;
-	if (len > 0 && (EVP_CipherUpdate(s->ctx, buf, &out, buf, (int)len) != 1 || out != (int)len))
+	if (len > 0 &&
+	    (EVP_CipherUpdate(s->base.ctx, buf, &out, buf, (int)len) != 1 || out != (int)len))
 		return srtp_err_status_cipher_fail;
 	return srtp_err_status_ok;
 }
@@ -310,8 +317,8 @@ static srtp_err_status_t gcm_get_tag(void *state, uint8_t *tag, uint32_t *len)
 	struct gcm *s = state;
 	uint8_t none[BLOCK];
 	int out = 0;
-	if (!s->encrypt || EVP_CipherFinal_ex(s->ctx, none, &out) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_AEAD_GET_TAG, s->tag_len, tag) != 1)
+	if (!s->encrypt || EVP_CipherFinal_ex(s->base.ctx, none, &out) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(s->base.ctx, EVP_CTRL_AEAD_GET_TAG, s->tag_len, tag) != 1)
 		return srtp_err_status_cipher_fail;
 	*len = (uint32_t)s->tag_len;
 	return srtp_err_status_ok;
@@ -326,12 +333,12 @@ static srtp_err_status_t gcm_decrypt(void *state, uint8_t *buf, unsigned int *oc
 	if (s->encrypt || *octets < (unsigned int)s->tag_len)
 		return srtp_err_status_bad_param;
 	unsigned int data = *octets - (unsigned int)s->tag_len;
-	if (EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_AEAD_SET_TAG, s->tag_len, buf + data) != 1)
+	if (EVP_CIPHER_CTX_ctrl(s->base.ctx, EVP_CTRL_AEAD_SET_TAG, s->tag_len, buf + data) != 1)
 		return srtp_err_status_cipher_fail;
 	srtp_err_status_t st = gcm_update(s, buf, data);
 	if (st != srtp_err_status_ok)
 		return st;
-	if (EVP_CipherFinal_ex(s->ctx, none, &out) != 1) {
+	if (EVP_CipherFinal_ex(s->base.ctx, none, &out) != 1) {
 		/* Decrypted in place already: leave nothing of an unauthenticated packet's
 		 * plaintext (it is the keystream, to whoever chose the ciphertext). */
 		OPENSSL_cleanse(buf, data);
@@ -392,7 +399,7 @@ static const uint8_t gcm256_cipher[60 + GCM_TAG_LEN] = {
 	}
 #define GCM_TYPE(bits)                                                                             \
 	{                                                                                          \
-		.alloc = gcm_alloc, .dealloc = gcm_dealloc, .init = gcm_init,                      \
+		.alloc = gcm_alloc, .dealloc = cipher_dealloc, .init = gcm_init,                   \
 		.set_aad = gcm_set_aad, .encrypt = gcm_encrypt, .decrypt = gcm_decrypt,            \
 		.set_iv = gcm_set_iv, .get_tag = gcm_get_tag,                                      \
 		.description = "AES-" #bits " GCM (dragoman, OpenSSL)",                            \

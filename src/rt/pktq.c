@@ -20,7 +20,7 @@
 
 #define CACHE_LINE 64
 #define ALIGN 16
-#define HDR 16
+#define HDR DM_PKTQ_PACKET_OVERHEAD
 #define WRAP UINT32_MAX
 #define PKTQ_MAX_BYTES ((size_t)1 << 30)
 
