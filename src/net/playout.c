@@ -8,10 +8,15 @@
  *
  * The cushion (target) starts at min_ms; playback begins only once the level
  * reaches it ("priming"). An underrun in playback is evidence that the cushion
- * is too small: target grows by one step and playback re-primes. When the
- * level has stayed comfortably above what the device needed for 10 s, the
- * target decays by a small step. Time here is counted in output samples, so
- * the logic is the same whatever the device's period.
+ * is too small: target grows by one step and playback re-primes. A lone
+ * underrun (the first for LONE_WINDOW seconds) is weak evidence: one stall of
+ * the network or of the machine, which a slightly larger cushion would not
+ * have absorbed anyway. Its growth is given back after GIVEBACK seconds
+ * without another underrun, so a stall costs one concealment instead of
+ * latency for the rest of the session; a second underrun within LONE_WINDOW
+ * keeps it. When the level has stayed comfortably above what the device
+ * needed for 10 s, the target decays by a small step. Time here is counted in
+ * output samples, so the logic is the same whatever the device's period.
  *
  * Threads: push, level and flush belong to the producer; pull to the consumer
  * (the device callback: no allocation, lock, syscall or print). They share
@@ -69,6 +74,15 @@
 #define DECAY_MARGIN 1.0
 #define DECAY_STEP 0.5
 
+/* Lone underruns (see the top): an underrun is lone when none came in the
+ * LONE_WINDOW seconds of playback before it; its growth is given back after
+ * GIVEBACK seconds of playback without another. The first LONE_WINDOW seconds
+ * after creation are learning, never lone: the frame/period beat asks for its
+ * cushion there. LONE_WINDOW equals DECAY_WINDOW: more than one underrun per
+ * decay window is what the cushion keeps. */
+#define LONE_WINDOW 10.0
+#define GIVEBACK 2.0
+
 /* How far above the target the level may go before the consumer drops back
  * down to the target (a burst after a network stall would otherwise be
  * latency for minutes: the drift loop only moves 0.5 %): a 20 ms frame of
@@ -94,13 +108,15 @@ struct dm_playout {
 	/* consumer side */
 	unsigned flush_seen;
 	enum state state;
-	double target;	    /* samples */
-	double level_avg;   /* smoothed level, samples */
-	double integral;    /* the loop's integral term (a ratio deviation) */
-	int m;		    /* num = RATIO_DEN + m */
-	double since_ratio; /* output samples since the last ratio change */
-	double window;	    /* output samples in the current decay window */
-	double window_min;  /* lowest level after a pull in the window, samples */
+	double target;	       /* samples */
+	double level_avg;      /* smoothed level, samples */
+	double integral;       /* the loop's integral term (a ratio deviation) */
+	int m;		       /* num = RATIO_DEN + m */
+	double since_ratio;    /* output samples since the last ratio change */
+	double window;	       /* output samples in the current decay window */
+	double window_min;     /* lowest level after a pull in the window, samples */
+	double since_underrun; /* output samples played since the last underrun */
+	double giveback_to;    /* target before a lone underrun's growth; < 0: none */
 	double level_sum_ms;
 	uint64_t level_count;
 	float scratch[SCRATCH];
@@ -156,6 +172,7 @@ int dm_playout_new(int rate, double min_ms, double max_ms, struct dm_playout **o
 	p->state = PRIMING;
 	p->target = p->min_samples;
 	p->window_min = INFINITY;
+	p->giveback_to = -1.0;
 	atomic_init(&p->consumed, 0);
 	atomic_init(&p->flush_pos, 0);
 	atomic_init(&p->flush_seq, 0);
@@ -309,8 +326,14 @@ static void control(struct dm_playout *p, double level, size_t n)
 
 	p->level_avg += (level - p->level_avg) * (1.0 - exp(-dt / LEVEL_TAU));
 	err = p->level_avg - p->target;
-	p->integral += ki * err * dt;
-	/* anti-windup: the integral alone never asks for more than the clamp */
+	/* Anti-windup by conditional integration: while the ratio is at its
+	 * clamp and the error pushes further that way, the integral stands
+	 * still. Otherwise a large excess (the network's delay dropping, or the
+	 * target given back) would charge it for the seconds the clamped
+	 * ratio takes to drain, and it would overshoot into underruns. */
+	dev = kp * err + p->integral;
+	if (!((dev >= max_dev && err > 0) || (dev <= -max_dev && err < 0)))
+		p->integral += ki * err * dt;
 	if (p->integral > max_dev)
 		p->integral = max_dev;
 	if (p->integral < -max_dev)
@@ -332,6 +355,13 @@ static void grow_target(struct dm_playout *p, size_t missing)
 {
 	double step = (double)missing > p->rate / 2000.0 ? (double)missing : p->rate / 2000.0;
 
+	/* A second underrun within the window confirms whatever growth is
+	 * pending give-back: both are kept. */
+	if (p->since_underrun >= LONE_WINDOW * p->rate)
+		p->giveback_to = p->target;
+	else
+		p->giveback_to = -1.0;
+	p->since_underrun = 0;
 	p->target += step;
 	if (p->target > p->max_samples)
 		p->target = p->max_samples;
@@ -425,6 +455,12 @@ void dm_playout_pull(struct dm_playout *p, float *out, size_t n)
 	} else {
 		control(p, (double)level, n);
 		decay(p, (double)level - (double)n * (RATIO_DEN + p->m) / RATIO_DEN, n);
+		p->since_underrun += (double)n;
+		if (p->giveback_to >= 0.0 && p->since_underrun >= GIVEBACK * p->rate) {
+			if (p->target > p->giveback_to)
+				p->target = p->giveback_to;
+			p->giveback_to = -1.0;
+		}
 	}
 	atomic_store_explicit(&p->st_target_ms, p->target * 1000.0 / p->rate, memory_order_relaxed);
 }

@@ -340,7 +340,7 @@ static void playout_decay(void **state)
 	}
 	dm_playout_get_stats(s.p, &st);
 	grown = st.target_ms;
-	assert_true(grown > 12.0);
+	assert_true(grown > 11.0);
 	while (s.t < 80.0 * RATE)
 		sim_step(&s);
 	dm_playout_get_stats(s.p, &st);
@@ -349,6 +349,87 @@ static void playout_decay(void **state)
 	assert_true(st.target_ms < grown - 2.0);
 	assert_true(st.target_ms >= 8.0);
 	assert_int_equal(st.underruns, 3);
+	dm_playout_free(s.p);
+}
+
+/* A lone stall (none in the 10 s before it) grows the target for 2 s and
+ * then gives the growth back; two stalls within 10 s keep it. */
+static void playout_lone_stall(void **state)
+{
+	struct sim s;
+	struct dm_playout_stats st;
+	double before, grown;
+	uint64_t learnt;
+
+	(void)state;
+	sim_init(&s, 5, 100);
+	while (s.t < 20.0 * RATE)
+		sim_step(&s);
+	dm_playout_get_stats(s.p, &st);
+	before = st.target_ms;
+	learnt = st.underruns; /* the frame/period beat's, in the first second */
+	/* one 15 ms stall after 20 s */
+	s.stall_at = 20.0 * RATE;
+	s.stall_len = 0.015 * RATE;
+	while (s.t < 21.0 * RATE)
+		sim_step(&s);
+	dm_playout_get_stats(s.p, &st);
+	grown = st.target_ms;
+	assert_int_equal(st.underruns, learnt + 1);
+	assert_true(grown > before);
+	while (s.t < 24.0 * RATE)
+		sim_step(&s);
+	dm_playout_get_stats(s.p, &st);
+	print_message("lone stall: target %.2f -> %.2f -> %.2f ms\n", before, grown, st.target_ms);
+	assert_true(fabs(st.target_ms - before) < 1e-9);
+	assert_int_equal(st.underruns, learnt + 1);
+
+	/* two more, 3 s apart: the second confirms the growth of both (the
+	 * stall point moves only once reached: every frame after it is late by
+	 * the sum of the stalls so far) */
+	for (int k = 0; k < 2; k++) {
+		while (s.t < (40.0 + 3.0 * k) * RATE)
+			sim_step(&s);
+		s.stall_at = s.t;
+		s.stall_len += 0.015 * RATE;
+	}
+	while (s.t < 49.0 * RATE)
+		sim_step(&s);
+	dm_playout_get_stats(s.p, &st);
+	print_message("two stalls: target %.2f ms, underruns %llu (%llu learning)\n", st.target_ms,
+		      (unsigned long long)st.underruns, (unsigned long long)learnt);
+	/* each stall makes one or two underruns (a re-prime just short) */
+	assert_true(st.underruns >= learnt + 3 && st.underruns <= learnt + 5);
+	assert_true(st.target_ms >= before + 3 * 0.5 - 1e-9);
+	dm_playout_free(s.p);
+}
+
+/* The network's delay drops by 15 ms: the excess drains through the clamped
+ * ratio and the loop settles back on the target without winding up (an
+ * integral charged during the 3 s of draining overshot into 7 underruns). */
+static void playout_delay_drop(void **state)
+{
+	struct sim s;
+	struct dm_playout_stats st;
+	uint64_t learnt;
+
+	(void)state;
+	sim_init(&s, 5, 100);
+	s.stall_at = 0;
+	s.stall_len = 0.015 * RATE; /* every frame 15 ms late... */
+	while (s.t < 20.0 * RATE)
+		sim_step(&s);
+	dm_playout_get_stats(s.p, &st);
+	learnt = st.underruns;
+	s.stall_at = 1e12; /* ...until now */
+	while (s.t < 40.0 * RATE)
+		sim_step(&s);
+	dm_playout_get_stats(s.p, &st);
+	print_message("delay drop: underruns %llu after, %llu learning, target %.2f ms\n",
+		      (unsigned long long)(st.underruns - learnt), (unsigned long long)learnt,
+		      st.target_ms);
+	assert_true(st.underruns - learnt <= 2);
+	assert_int_equal(st.overflows, 0);
 	dm_playout_free(s.p);
 }
 
@@ -563,6 +644,8 @@ int main(void)
 		cmocka_unit_test(playout_drift_converges),
 		cmocka_unit_test(playout_gap),
 		cmocka_unit_test(playout_decay),
+		cmocka_unit_test(playout_lone_stall),
+		cmocka_unit_test(playout_delay_drop),
 		cmocka_unit_test(playout_flush),
 		cmocka_unit_test(playout_sine_continuity),
 		cmocka_unit_test(playout_concurrent_flush),
