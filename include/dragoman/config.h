@@ -105,6 +105,8 @@ struct dm_conference_conf {
 	uint16_t remote_port;
 	const struct dm_profile *remote_profile; /* remote.profile, default "internet" */
 	char remote_state_file[4096];		 /* remote.state_file resolved (required) */
+	bool remote_poll; /* remote.poll: the sender polls the clock between sends instead
+			     of sleeping (one core busy; default DM_DEFAULT_REMOTE_POLL) */
 };
 
 /* Called once per problem found while loading: file is the config path (or the

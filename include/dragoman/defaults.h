@@ -70,6 +70,7 @@
 	"0.0.0.0:5100"			     /* remote.listen: the UDP port listeners talk to      \
 					      */
 #define DM_DEFAULT_REMOTE_PROFILE "internet" /* remote.profile */
+#define DM_DEFAULT_REMOTE_POLL false	     /* remote.poll */
 #define DM_REMOTE_HELLO_S 5		     /* a listener's hello interval */
 #define DM_REMOTE_TIMEOUT_S 15		     /* no hello for this long: stop sending to it */
 #define DM_REMOTE_HELLOS_PER_S 10	     /* more hellos from one address: dropped, counted */

@@ -642,7 +642,7 @@ static void load_control(struct loader *ld, config_setting_t *root)
 
 static void load_remote(struct loader *ld, config_setting_t *root)
 {
-	static const char *const known[] = {"listen", "profile", "state_file", NULL};
+	static const char *const known[] = {"listen", "profile", "state_file", "poll", NULL};
 	struct dm_conference_conf *c = &ld->cfg->conf;
 	struct where w = {.what = "remote"};
 	const config_setting_t *at = NULL;
@@ -653,6 +653,7 @@ static void load_remote(struct loader *ld, config_setting_t *root)
 	parse_listen(c->remote_listen, c->remote_addr, sizeof c->remote_addr, &c->remote_port);
 	c->remote_profile = dm_profile_find(DM_DEFAULT_REMOTE_PROFILE);
 	c->remote_state_file[0] = '\0';
+	c->remote_poll = DM_DEFAULT_REMOTE_POLL;
 
 	w.group = section(ld, root, "remote", CONFIG_TYPE_GROUP, false);
 	if (!w.group)
@@ -681,6 +682,8 @@ static void load_remote(struct loader *ld, config_setting_t *root)
 	    resolve_path(ld, &w, at, "state_file", v, c->remote_state_file,
 			 sizeof c->remote_state_file))
 		ld->state_at = at;
+
+	field_bool(ld, &w, "poll", &c->remote_poll, NULL);
 }
 
 /* What a remote section needs from the rest of the file. */

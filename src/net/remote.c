@@ -101,6 +101,8 @@ struct dm_remote {
 	pthread_t sender;
 	bool sending;
 	int wake_fd;
+	bool poll;		 /* remote.poll */
+	_Atomic uint64_t queued; /* frames queued by the workers, ever */
 	_Atomic bool stop;
 	_Atomic uint64_t hellos, bad_auth, replayed, unknown, limited, malformed, keys_sent,
 		rotations, challenges, bad_cookie;
@@ -180,6 +182,7 @@ int dm_remote_new(const struct dm_config *cfg, const uint8_t *secret, struct dm_
 	r->cfg = cfg;
 	r->fd = -1;
 	r->wake_fd = -1;
+	r->poll = conf->remote_poll;
 	r->generation = 1;
 	pthread_mutex_init(&r->lock, NULL);
 	r->n_channels = dm_config_channel_count(cfg);
@@ -291,18 +294,50 @@ void dm_remote_feed(struct dm_remote *r, size_t c, const float *pcm, size_t n, u
 		return;
 	if (dm_fanout_feed(r->fanouts[c], pcm, n, due_us) > 0) {
 		uint64_t one = 1;
+		atomic_fetch_add_explicit(&r->queued, 1, memory_order_release);
 		ssize_t w = write(r->wake_fd, &one, sizeof one);
 		(void)w; /* full counter: the sender is awake anyway */
 	}
 }
 
+/* remote.poll: waits for the due time, or for a worker to queue a frame,
+ * by reading the clock instead of sleeping. Returns false when no frame was
+ * queued for POLL_IDLE_US (nobody listens): the caller sleeps then. */
+#define POLL_IDLE_US 100000u
+static bool poll_until(struct dm_remote *r, uint64_t due, uint64_t seen, uint64_t last_queued_us)
+{
+	for (;;) {
+		uint64_t now = mono_us();
+		if (atomic_load_explicit(&r->stop, memory_order_relaxed) || (due && now >= due) ||
+		    atomic_load_explicit(&r->queued, memory_order_acquire) != seen)
+			return true;
+		if (!due && now - last_queued_us > POLL_IDLE_US)
+			return false;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+}
+
 /* Sends every channel's queued packets when they are due; sleeps until the
- * next due time or a worker's wake-up. */
+ * next due time or a worker's wake-up, or with remote.poll polls for them.
+ * Why poll: on a virtual machine a sleeping thread's timer wake-up waits
+ * for the host to run its vCPU again, and this VM's host took up to 20 ms,
+ * ten times the lateness allowed; a thread that never sleeps was never held
+ * up more than a few milliseconds. It costs a core while frames flow. */
 static void *sender_main(void *arg)
 {
 	struct dm_remote *r = arg;
+	uint64_t seen = 0, last_queued_us = 0;
 	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
+		/* read before the fan-outs: a frame queued after it is seen
+		 * as new by poll_until */
+		uint64_t q = atomic_load_explicit(&r->queued, memory_order_acquire);
 		uint64_t now = mono_us(), next = 0;
+		if (q != seen) {
+			seen = q;
+			last_queued_us = now;
+		}
 		int sent = 0;
 		for (size_t c = 0; c < r->n_channels; c++) {
 			uint64_t nd = 0;
@@ -318,6 +353,8 @@ static void *sender_main(void *arg)
 				continue;
 			next = after + 1000u;
 		}
+		if (r->poll && poll_until(r, next, seen, last_queued_us))
+			continue;
 		uint64_t wait = next ? next - after : 100000u;
 		struct timespec ts = {(time_t)(wait / 1000000u), (long)(wait % 1000000u) * 1000L};
 		struct pollfd p = {.fd = r->wake_fd, .events = POLLIN};
@@ -777,6 +814,14 @@ int dm_remote_start(struct dm_remote *r)
 	if (pthread_create(&r->sender, NULL, sender_main, r) != 0)
 		return DM_EIO;
 	r->sending = true;
+	if (r->poll) {
+		/* Not SCHED_FIFO: a real-time thread that never sleeps meets
+		 * the kernel's throttle (by default 50 ms out of every second).
+		 * Nothing else runs on its core for long anyway. */
+		dm_log(DM_LOG_INFO, "remote sender polls (remote.poll): it keeps a core busy "
+				    "while frames flow");
+		return 0;
+	}
 	/* As the encoder workers: due times are milliseconds apart. Without
 	 * the privilege it still works, with more jitter. */
 	struct sched_param sp = {.sched_priority = 50};

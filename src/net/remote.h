@@ -56,7 +56,8 @@ int dm_remote_new(const struct dm_config *cfg, const uint8_t *secret, struct dm_
 void dm_remote_free(struct dm_remote *r);
 
 /* Starts the thread that reads hellos and runs timers, and the sender
- * thread (SCHED_FIFO 50 when allowed) that sends each channel's remote
+ * thread (SCHED_FIFO 50 when allowed; with remote.poll a normal thread that
+ * polls the clock while frames flow instead of sleeping) that sends each channel's remote
  * frames at their due times: the fan-outs are paced, channels whose frames
  * complete together go DM_SAMPLE_RATE-frame / n apart, and the encoder
  * workers never wait for a burst. Returns 0 or DM_EIO. */

@@ -15,6 +15,12 @@
  * the ports of a few sink sockets a second thread drains on another CPU (the kernel's loopback
  * delivery then weighs on the sender too).
  *
+ * DM_BENCH_POLL=1 (the benchmark remote_poll): as the engine with
+ * remote.poll = true, this thread waits by reading the clock instead of
+ * sleeping, without real-time priority (a real-time thread that never sleeps
+ * meets the kernel's throttle); its core is then always busy, and the cpu
+ * column is the time spent encoding and sending instead of the thread's CPU.
+ *
  * Paced, as the engine sends (src/net/remote.c; DM_BENCH_PACED=0 for the
  * old way): at each tick the fan-outs encode the frames that completed and
  * queue them; this thread then sends each channel's packets at its due time
@@ -70,6 +76,8 @@
 /* The engine's way (default): fan-outs paced by a sender thread, here this
  * one. DM_BENCH_PACED=0: each frame sent as soon as it is encoded. */
 static bool paced = true;
+/* DM_BENCH_POLL=1: remote.poll (src/net/remote.c). */
+static bool polling;
 
 static const int sweep[] = {500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000};
 
@@ -95,6 +103,19 @@ static uint64_t mono_us(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+/* Until ts: sleeping, or with `polling` reading the clock. */
+static void wait_until(const struct timespec *ts)
+{
+	if (polling) {
+		uint64_t due = (uint64_t)ts->tv_sec * 1000000u + (uint64_t)ts->tv_nsec / 1000u;
+		while (mono_us() < due && !stop)
+			__builtin_ia32_pause();
+		return;
+	}
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, ts, NULL) == EINTR && !stop)
+		;
 }
 
 static double thread_cpu_s(void)
@@ -265,15 +286,17 @@ static int run(int n, double seconds, int fd, float *const *sig, struct result *
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	double cpu0 = thread_cpu_s();
 	uint64_t t0 = mono_us(), prev_end = 0;
+	uint64_t busy_us = 0, seg = 0; /* polling: time between waits */
 	for (long t = 0; t < ticks && !stop; t++) {
+		if (seg)
+			busy_us += mono_us() - seg;
 		next.tv_nsec += PERIOD_NS;
 		if (next.tv_nsec >= 1000000000L) {
 			next.tv_nsec -= 1000000000L;
 			next.tv_sec++;
 		}
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR &&
-		       !stop)
-			;
+		wait_until(&next);
+		seg = mono_us();
 		uint64_t due = (uint64_t)next.tv_sec * 1000000u + (uint64_t)next.tv_nsec / 1000u;
 		uint64_t woke = mono_us();
 		/* Late by our own work: from the due time; late by the
@@ -306,10 +329,9 @@ static int run(int n, double seconds, int fd, float *const *sig, struct result *
 			expect = next_due;
 			struct timespec ts = {(time_t)(next_due / 1000000u),
 					      (long)(next_due % 1000000u) * 1000L};
-			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
-				       EINTR &&
-			       !stop)
-				;
+			busy_us += mono_us() - seg;
+			wait_until(&ts);
+			seg = mono_us();
 		}
 		for (int c = 0; c < CHANNELS && !paced; c++) {
 			dm_fanout_feed(f[c], sig[c] + off, PERIOD, start);
@@ -328,7 +350,8 @@ static int run(int n, double seconds, int fd, float *const *sig, struct result *
 		off = (off + PERIOD) % 48000;
 	}
 	r->seconds = (double)(mono_us() - t0) * 1e-6;
-	r->cpu_pct = (thread_cpu_s() - cpu0) / r->seconds * 100.0;
+	r->cpu_pct = polling ? (double)busy_us * 1e-6 / r->seconds * 100.0
+			     : (thread_cpu_s() - cpu0) / r->seconds * 100.0;
 	for (int c = 0; c < CHANNELS; c++) {
 		struct dm_fanout_stats st;
 		dm_fanout_get_stats(f[c], &st);
@@ -373,6 +396,8 @@ int main(void)
 	const char *pe = getenv("DM_BENCH_PACED");
 	if (pe && strcmp(pe, "0") == 0)
 		paced = false;
+	const char *po = getenv("DM_BENCH_POLL");
+	polling = po && strcmp(po, "1") == 0;
 	const char *env = getenv("DM_BENCH_SECONDS");
 	if (env && *env) {
 		char *end;
@@ -423,7 +448,7 @@ int main(void)
 	 * priority 50 when allowed, so other work on the core does not stand
 	 * between a tick and its packets. */
 	struct sched_param sp = {.sched_priority = 50};
-	bool realtime = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+	bool realtime = !polling && pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
 
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	int big = 4 << 20;
@@ -458,7 +483,10 @@ int main(void)
 	       "%s CPU %d, %s, %.1f s per N\n",
 	       CHANNELS, PERIOD, PERIOD_NS / 1000000,
 	       pinned ? "pinned to" : "NOT pinned, meant for", cpu,
-	       realtime ? "SCHED_FIFO 50 as the engine's encoders" : "no real-time priority",
+	       polling	  ? "polling the clock as remote.poll = true (cpu: time spent encoding and "
+			    "sending)"
+	       : realtime ? "SCHED_FIFO 50 as the engine's sender"
+			  : "no real-time priority",
 	       seconds);
 	if (mode == DEST_DEVICE)
 		printf("destinations: 10.213.x.y via a gateway on a %s device " DEV

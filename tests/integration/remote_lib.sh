@@ -21,18 +21,19 @@ dm_make_cert() {
 }
 
 # dm_make_remote_conf DIR [tls=true|false] [remote_listen=ADDR:PORT]
-#   [api_listen=ADDR] [dm_make_ctl_conf settings...]: the control tests'
+#   [api_listen=ADDR] [poll=true|false] [dm_make_ctl_conf settings...]: the control tests'
 #   conference plus a remote section (profile internet, state file
 #   DIR/remote.state) and, with tls=true (the default), HTTPS with a
 #   self-signed certificate (dm_make_cert). Sets what dm_make_ctl_conf sets,
 #   DM_API to the https URL, DM_API_CACERT, DM_REMOTE_PORT.
 dm_make_remote_conf() {
-	local dir=$1 tls=true rl="" api_listen=127.0.0.1 kv pass=() extra_ips=()
+	local dir=$1 tls=true rl="" api_listen=127.0.0.1 poll="" kv pass=() extra_ips=()
 	shift
 	for kv in "$@"; do
 		case $kv in
 		tls=*) tls=${kv#tls=} ;;
 		remote_listen=*) rl=${kv#remote_listen=} ;;
+		poll=*) poll=" poll = ${kv#poll=};" ;;
 		api_listen=*) api_listen=${kv#api_listen=}; extra_ips+=("$api_listen") ;;
 		*) pass+=("$kv") ;;
 		esac
@@ -51,8 +52,8 @@ dm_make_remote_conf() {
 		tls_lines=" tls_cert = \"cert.pem\"; tls_key = \"key.pem\";"
 	fi
 	sed -i "s|^control = { listen = \"127.0.0.1:$port\"; tokens_file = \"\\(.*\\)\"; };|control = { listen = \"$api_listen:$port\"; tokens_file = \"\\1\";$tls_lines };|" "$DM_CONF"
-	printf 'remote = { listen = "%s"; profile = "internet"; state_file = "remote.state"; };\n' \
-		"$rl" >>"$DM_CONF"
+	printf 'remote = { listen = "%s"; profile = "internet"; state_file = "remote.state";%s };\n' \
+		"$rl" "$poll" >>"$DM_CONF"
 	local rc=0
 	"$DRAGOMAND" --config "$DM_CONF" --check >"$dir/check-remote.out" 2>&1 || rc=$?
 	if [ "$rc" -ne 0 ]; then

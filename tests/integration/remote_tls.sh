@@ -14,6 +14,8 @@
 #   them (in the room + remote)
 #   a wrong pin: the listener refuses the server and exits non-zero
 #   nothing fails authentication at either listener
+#   all of it with remote.poll = true (the sender polls the clock instead of
+#   sleeping; the other remote tests run the default), which the engine logs
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/remote_lib.sh"
@@ -24,10 +26,12 @@ dm_require_prog DRAGOMANCTL dragomanctl
 dm_mcast_check
 dm_jackd_start 128
 
-dm_make_remote_conf "$DM_TMP/conf" en_live=true
+dm_make_remote_conf "$DM_TMP/conf" en_live=true poll=true
 conf=$DM_CONF
 dm_engine_start "$conf" "$DM_TMP/sdp"
 dm_api_wait 10
+dm_check "engine: the remote sender polls (remote.poll = true)" \
+	"$(grep -c 'remote sender polls' "$DM_ENGINE_LOG.err" || true)" == 1
 dm_tones_start tones 'floor=300@-12>dragoman:floor' 'fr1=500@-12>dragoman:fr-1.mic' \
 	'es1=700@-12>dragoman:es-1.mic' 'en1=1100@-12>dragoman:en-1.mic'
 

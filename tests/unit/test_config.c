@@ -727,6 +727,9 @@ static const struct bad_case bad[] = {
 	{"remote unknown profile",
 	 CONF FLOOR TOKENS "remote = { state_file = \"s.json\";\n profile = \"dsl\"; };\n", 5,
 	 "remote: unknown profile 'dsl' (known: lan, lan-ultra, wifi, internet)", 1},
+	{"remote poll not a boolean",
+	 CONF FLOOR TOKENS "remote = { state_file = \"s.json\";\n poll = 1; };\n", 5,
+	 "remote: 'poll' must be true or false", 1},
 	{"remote without tokens_file", CONF FLOOR "remote = { state_file = \"s.json\"; };\n", 3,
 	 "remote: needs control.tokens_file", 1},
 	{"remote with the api beyond loopback in clear",
@@ -1128,6 +1131,7 @@ static void config_remote_defaults(void **state)
 	assert_string_equal(c->remote_profile->name, DM_DEFAULT_REMOTE_PROFILE);
 	assert_ptr_equal(c->remote_profile, dm_profile_find("internet"));
 	assert_string_equal(c->remote_state_file, tmp_path("d/state.json"));
+	assert_int_equal(c->remote_poll, DM_DEFAULT_REMOTE_POLL);
 	/* the in-room profile is not the remote one */
 	assert_ptr_equal(c->profile, dm_profile_default());
 	dm_config_free(cfg);
@@ -1142,7 +1146,7 @@ static void config_remote_all_fields(void **state)
 		CONF FLOOR "control = { listen = \"10.0.0.2:8443\"; tokens_file = \"t.tokens\";\n"
 			   "  tls_cert = \"c.pem\"; tls_key = \"k.pem\"; };\n"
 			   "remote = { listen = \"10.0.0.2:6000\"; profile = \"wifi\";\n"
-			   "  state_file = \"/var/lib/dragoman/delegates.json\"; };\n",
+			   "  state_file = \"/var/lib/dragoman/delegates.json\"; poll = true; };\n",
 		0644);
 	int rc = load(path, false, &cfg);
 	if (rc != 0)
@@ -1155,6 +1159,7 @@ static void config_remote_all_fields(void **state)
 	assert_int_equal(c->remote_port, 6000);
 	assert_string_equal(c->remote_profile->name, "wifi");
 	assert_string_equal(c->remote_state_file, "/var/lib/dragoman/delegates.json");
+	assert_true(c->remote_poll);
 	assert_string_equal(c->tls_cert, tmp_path("c.pem"));
 	assert_string_equal(c->tls_key, tmp_path("k.pem"));
 	dm_config_free(cfg);
