@@ -4,9 +4,11 @@
  *
  * It keeps a cushion of samples as small as the device's bursts allow: it
  * starts at min_ms, grows by a step at every underrun (evidence), gives a lone
- * underrun's step back after 2 s without another (the first underrun in 10 s
- * of playback is one stall, not a network that needs more; the first 10 s
- * after creation are learning and keep every step), decays slowly when the
+ * stall's steps back after 2 s without another underrun (the first underrun
+ * in 10 s of playback, with its re-prime's falling short just after, is one
+ * stall, not a network that needs more) and keeps them if a second stall
+ * comes within 10 s (the first 10 s after creation are learning and keep
+ * every step), decays slowly when the
  * cushion has been larger than needed for a long time, and
  * compensates clock drift with a libspeexdsp resampler whose ratio follows the
  * cushion's fill level, so it neither drains nor overflows.

@@ -13,9 +13,10 @@
  * the network or of the machine, which a slightly larger cushion would not
  * have absorbed anyway. Its growth is given back after GIVEBACK seconds
  * without another underrun, so a stall costs one concealment instead of
- * latency for the rest of the session; a second underrun within LONE_WINDOW
- * keeps it. When the level has stayed comfortably above what the device
- * needed for 10 s, the target decays by a small step. Time here is counted in
+ * latency for the rest of the session; a second stall within LONE_WINDOW
+ * keeps it (taking back what was given back). The underrun of a re-prime
+ * just short, right after, belongs to the same stall. When the level has stayed comfortably above
+ * what the device needed for 10 s, the target decays by a small step. Time here is counted in
  * output samples, so the logic is the same whatever the device's period.
  *
  * Threads: push, level and flush belong to the producer; pull to the consumer
@@ -78,10 +79,12 @@
  * LONE_WINDOW seconds of playback before it; its growth is given back after
  * GIVEBACK seconds of playback without another. The first LONE_WINDOW seconds
  * after creation are learning, never lone: the frame/period beat asks for its
- * cushion there. LONE_WINDOW equals DECAY_WINDOW: more than one underrun per
- * decay window is what the cushion keeps. */
+ * cushion there. LONE_WINDOW equals DECAY_WINDOW: more than one stall per
+ * decay window is what the cushion keeps. An underrun within SAME_STALL
+ * seconds of playback of a lone one is its re-prime falling just short. */
 #define LONE_WINDOW 10.0
 #define GIVEBACK 2.0
+#define SAME_STALL 0.25
 
 /* How far above the target the level may go before the consumer drops back
  * down to the target (a burst after a network stall would otherwise be
@@ -117,6 +120,7 @@ struct dm_playout {
 	double window_min;     /* lowest level after a pull in the window, samples */
 	double since_underrun; /* output samples played since the last underrun */
 	double giveback_to;    /* target before a lone underrun's growth; < 0: none */
+	double given_back;     /* what the last give-back took, samples; 0: none */
 	double level_sum_ms;
 	uint64_t level_count;
 	float scratch[SCRATCH];
@@ -355,12 +359,18 @@ static void grow_target(struct dm_playout *p, size_t missing)
 {
 	double step = (double)missing > p->rate / 2000.0 ? (double)missing : p->rate / 2000.0;
 
-	/* A second underrun within the window confirms whatever growth is
-	 * pending give-back: both are kept. */
-	if (p->since_underrun >= LONE_WINDOW * p->rate)
+	if (p->giveback_to >= 0.0 && p->since_underrun < SAME_STALL * p->rate) {
+		/* the same stall: this step goes back with the first */
+	} else if (p->since_underrun >= LONE_WINDOW * p->rate) {
 		p->giveback_to = p->target;
-	else
+		p->given_back = 0;
+	} else {
+		/* A second stall within the window: the growth pending
+		 * give-back is kept, and what was given back returns. */
 		p->giveback_to = -1.0;
+		p->target += p->given_back;
+		p->given_back = 0;
+	}
 	p->since_underrun = 0;
 	p->target += step;
 	if (p->target > p->max_samples)
@@ -457,8 +467,10 @@ void dm_playout_pull(struct dm_playout *p, float *out, size_t n)
 		decay(p, (double)level - (double)n * (RATIO_DEN + p->m) / RATIO_DEN, n);
 		p->since_underrun += (double)n;
 		if (p->giveback_to >= 0.0 && p->since_underrun >= GIVEBACK * p->rate) {
-			if (p->target > p->giveback_to)
+			if (p->target > p->giveback_to) {
+				p->given_back = p->target - p->giveback_to;
 				p->target = p->giveback_to;
+			}
 			p->giveback_to = -1.0;
 		}
 	}

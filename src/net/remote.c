@@ -329,6 +329,13 @@ static void *sender_main(void *arg)
 {
 	struct dm_remote *r = arg;
 	uint64_t seen = 0, last_queued_us = 0;
+	if (r->poll) {
+		/* Not real-time even if the engine was started so (chrt, a
+		 * unit's policy): a real-time thread that never sleeps meets
+		 * the kernel's throttle, by default 50 ms out of every second. */
+		struct sched_param normal = {.sched_priority = 0};
+		pthread_setschedparam(pthread_self(), SCHED_OTHER, &normal);
+	}
 	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
 		/* read before the fan-outs: a frame queued after it is seen
 		 * as new by poll_until */
@@ -815,9 +822,7 @@ int dm_remote_start(struct dm_remote *r)
 		return DM_EIO;
 	r->sending = true;
 	if (r->poll) {
-		/* Not SCHED_FIFO: a real-time thread that never sleeps meets
-		 * the kernel's throttle (by default 50 ms out of every second).
-		 * Nothing else runs on its core for long anyway. */
+		/* Not SCHED_FIFO (see sender_main). */
 		dm_log(DM_LOG_INFO, "remote sender polls (remote.poll): it keeps a core busy "
 				    "while frames flow");
 		return 0;

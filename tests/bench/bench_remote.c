@@ -110,8 +110,11 @@ static void wait_until(const struct timespec *ts)
 {
 	if (polling) {
 		uint64_t due = (uint64_t)ts->tv_sec * 1000000u + (uint64_t)ts->tv_nsec / 1000u;
-		while (mono_us() < due && !stop)
+		while (mono_us() < due && !stop) {
+#if defined(__x86_64__) || defined(__i386__)
 			__builtin_ia32_pause();
+#endif
+		}
 		return;
 	}
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, ts, NULL) == EINTR && !stop)

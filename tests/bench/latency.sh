@@ -85,8 +85,7 @@ CONF
   echo "  listener: $(cat "$tmp/listen.json")"
   echo "  listener's cushion at the end: $(grep -o 'target [0-9.]*, ratio [0-9.]*, underruns [0-9]*' "$tmp/listen.log" | tail -n 1)"
   if [[ -z $ms ]]; then
-    echo "  jack_iodelay found no signal:"; tail -n 5 "$tmp/iodelay.log"
-    [[ $where == all ]] || fail=1
+    echo "  jack_iodelay found no signal:"; tail -n 5 "$tmp/iodelay.log"; fail=1
   elif [[ $where != all ]] && awk -v m="$ms" -v t="$target" 'BEGIN { exit !(m > t) }'; then
     fail=1
   fi

@@ -352,66 +352,111 @@ static void playout_decay(void **state)
 	dm_playout_free(s.p);
 }
 
+/* Runs the simulation to device time `until` seconds; returns the target. */
+static double run_to(struct sim *s, double until)
+{
+	struct dm_playout_stats st;
+
+	while (s->t < until * RATE)
+		sim_step(s);
+	dm_playout_get_stats(s->p, &st);
+	return st.target_ms;
+}
+
+/* A stall of len seconds from now on: every frame after it is late by the
+ * sum of the stalls so far. */
+static void stall_now(struct sim *s, double len)
+{
+	s->stall_at = s->t;
+	s->stall_len += len * RATE;
+}
+
+static uint64_t underruns(const struct sim *s)
+{
+	struct dm_playout_stats st;
+
+	dm_playout_get_stats(s->p, &st);
+	return st.underruns;
+}
+
 /* A lone stall (none in the 10 s before it) grows the target for 2 s and
- * then gives the growth back; two stalls within 10 s keep it. */
+ * then gives the growth back, with that of its re-prime falling short just
+ * after; a second stall within 10 s keeps both stalls' growth. */
 static void playout_lone_stall(void **state)
 {
 	struct sim s;
-	struct dm_playout_stats st;
-	double before, grown;
+	double before, grown, after;
 	uint64_t learnt;
 
 	(void)state;
 	sim_init(&s, 5, 100);
-	while (s.t < 20.0 * RATE)
-		sim_step(&s);
-	dm_playout_get_stats(s.p, &st);
-	before = st.target_ms;
-	learnt = st.underruns; /* the frame/period beat's, in the first second */
-	/* one 15 ms stall after 20 s */
-	s.stall_at = 20.0 * RATE;
-	s.stall_len = 0.015 * RATE;
-	while (s.t < 21.0 * RATE)
-		sim_step(&s);
-	dm_playout_get_stats(s.p, &st);
-	grown = st.target_ms;
-	assert_int_equal(st.underruns, learnt + 1);
-	assert_true(grown > before);
-	while (s.t < 24.0 * RATE)
-		sim_step(&s);
-	dm_playout_get_stats(s.p, &st);
-	print_message("lone stall: target %.2f -> %.2f -> %.2f ms\n", before, grown, st.target_ms);
-	assert_true(fabs(st.target_ms - before) < 1e-9);
-	assert_int_equal(st.underruns, learnt + 1);
+	before = run_to(&s, 20.0);
+	learnt = underruns(&s); /* the frame/period beat's, in the first second */
 
-	/* two more, 3 s apart: the second confirms the growth of both (the
-	 * stall point moves only once reached: every frame after it is late by
-	 * the sum of the stalls so far) */
-	for (int k = 0; k < 2; k++) {
-		while (s.t < (40.0 + 3.0 * k) * RATE)
-			sim_step(&s);
-		s.stall_at = s.t;
-		s.stall_len += 0.015 * RATE;
-	}
-	while (s.t < 49.0 * RATE)
-		sim_step(&s);
-	dm_playout_get_stats(s.p, &st);
-	print_message("two stalls: target %.2f ms, underruns %llu (%llu learning)\n", st.target_ms,
-		      (unsigned long long)st.underruns, (unsigned long long)learnt);
-	/* each stall makes one or two underruns (a re-prime just short) */
-	assert_true(st.underruns >= learnt + 3 && st.underruns <= learnt + 5);
-	assert_true(st.target_ms >= before + 3 * 0.5 - 1e-9);
+	/* one 15 ms stall after 20 s: one underrun */
+	stall_now(&s, 0.015);
+	grown = run_to(&s, 21.0);
+	assert_int_equal(underruns(&s), learnt + 1);
+	assert_true(grown > before);
+	after = run_to(&s, 24.0);
+	print_message("lone stall: target %.2f -> %.2f -> %.2f ms\n", before, grown, after);
+	assert_true(fabs(after - before) < 1e-9);
+
+	/* at 40 s another: this one's re-prime falls short 50 ms later (two
+	 * underruns), and both steps go back together */
+	run_to(&s, 40.0);
+	stall_now(&s, 0.015);
+	grown = run_to(&s, 40.5);
+	assert_int_equal(underruns(&s), learnt + 3);
+	after = run_to(&s, 43.0);
+	print_message("lone stall and re-prime: target %.2f -> %.2f -> %.2f ms\n", before, grown,
+		      after);
+	assert_true(fabs(after - before) < 1e-9);
+
+	/* at 44 s, 4 s after the last: a second stall in the window, so the
+	 * growth given back at 42.5 s returns, and this stall's step adds */
+	stall_now(&s, 0.015);
+	after = run_to(&s, 50.0);
+	print_message("second stall: target %.2f ms, underruns %llu (%llu learning)\n", after,
+		      (unsigned long long)underruns(&s), (unsigned long long)learnt);
+	assert_true(underruns(&s) >= learnt + 4);
+	assert_true(after >= grown + 0.5 - 1e-9);
+	dm_playout_free(s.p);
+}
+
+/* Underruns in the first 10 s of playback are learning: a stall at 3 s keeps
+ * its growth, even as the first underrun of all (8 ms: the frame/period beat
+ * alone never underruns). */
+static void playout_learning(void **state)
+{
+	struct sim s;
+	double before, after;
+	uint64_t learnt;
+
+	(void)state;
+	sim_init(&s, 8, 100);
+	before = run_to(&s, 3.0);
+	learnt = underruns(&s);
+	assert_int_equal(learnt, 0);
+	stall_now(&s, 0.015);
+	after = run_to(&s, 9.0);
+	print_message("learning: target %.2f -> %.2f ms\n", before, after);
+	assert_true(underruns(&s) > learnt);
+	assert_true(after >= before + 0.5 - 1e-9);
 	dm_playout_free(s.p);
 }
 
 /* The network's delay drops by 15 ms: the excess drains through the clamped
- * ratio and the loop settles back on the target without winding up (an
- * integral charged during the 3 s of draining overshot into 7 underruns). */
+ * ratio and the loop settles back on the target. An integral charged during
+ * the 3 s of draining overshot into 7 underruns and a grown target; now at
+ * most one undershoot (an underrun and its re-prime), a lone stall whose
+ * growth is given back. */
 static void playout_delay_drop(void **state)
 {
 	struct sim s;
 	struct dm_playout_stats st;
 	uint64_t learnt;
+	double before;
 
 	(void)state;
 	sim_init(&s, 5, 100);
@@ -421,6 +466,7 @@ static void playout_delay_drop(void **state)
 		sim_step(&s);
 	dm_playout_get_stats(s.p, &st);
 	learnt = st.underruns;
+	before = st.target_ms;
 	s.stall_at = 1e12; /* ...until now */
 	while (s.t < 40.0 * RATE)
 		sim_step(&s);
@@ -429,6 +475,7 @@ static void playout_delay_drop(void **state)
 		      (unsigned long long)(st.underruns - learnt), (unsigned long long)learnt,
 		      st.target_ms);
 	assert_true(st.underruns - learnt <= 2);
+	assert_true(fabs(st.target_ms - before) < 1e-9);
 	assert_int_equal(st.overflows, 0);
 	dm_playout_free(s.p);
 }
@@ -645,6 +692,7 @@ int main(void)
 		cmocka_unit_test(playout_gap),
 		cmocka_unit_test(playout_decay),
 		cmocka_unit_test(playout_lone_stall),
+		cmocka_unit_test(playout_learning),
 		cmocka_unit_test(playout_delay_drop),
 		cmocka_unit_test(playout_flush),
 		cmocka_unit_test(playout_sine_continuity),
