@@ -2,6 +2,8 @@
 #ifndef DRAGOMAN_DEFAULTS_H
 #define DRAGOMAN_DEFAULTS_H
 
+#include <stdbool.h> /* DM_DEFAULT_REMOTE_POLL */
+
 #define DM_SAMPLE_RATE 48000	 /* the only rate: JACK graph, Opus, RTP clock */
 #define DM_RTP_PT_OPUS 111	 /* dynamic payload type on every channel (DESIGN.md) */
 #define DM_MAX_PACKET 1500	 /* largest datagram we build or accept */

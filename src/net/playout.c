@@ -15,9 +15,10 @@
  * without another underrun, so a stall costs one concealment instead of
  * latency for the rest of the session; a second stall within LONE_WINDOW
  * keeps it (taking back what was given back). The underrun of a re-prime
- * just short, right after, belongs to the same stall. When the level has stayed comfortably above
- * what the device needed for 10 s, the target decays by a small step. Time here is counted in
- * output samples, so the logic is the same whatever the device's period.
+ * just short, right after, belongs to the same stall. When the level has
+ * stayed comfortably above what the device needed for 10 s, the target
+ * decays by a small step. Time here is counted in output samples, so the
+ * logic is the same whatever the device's period.
  *
  * Threads: push, level and flush belong to the producer; pull to the consumer
  * (the device callback: no allocation, lock, syscall or print). They share
@@ -399,6 +400,20 @@ static void decay(struct dm_playout *p, double after, size_t n)
 	p->window_min = INFINITY;
 }
 
+/* After n samples played without underrun: a lone stall's growth goes back
+ * once GIVEBACK seconds have passed (see grow_target). */
+static void give_back(struct dm_playout *p, size_t n)
+{
+	p->since_underrun += (double)n;
+	if (p->giveback_to < 0.0 || p->since_underrun < GIVEBACK * p->rate)
+		return;
+	if (p->target > p->giveback_to) {
+		p->given_back = p->target - p->giveback_to;
+		p->target = p->giveback_to;
+	}
+	p->giveback_to = -1.0;
+}
+
 static void publish_level(struct dm_playout *p, double level)
 {
 	double ms = level * 1000.0 / p->rate;
@@ -465,14 +480,7 @@ void dm_playout_pull(struct dm_playout *p, float *out, size_t n)
 	} else {
 		control(p, (double)level, n);
 		decay(p, (double)level - (double)n * (RATIO_DEN + p->m) / RATIO_DEN, n);
-		p->since_underrun += (double)n;
-		if (p->giveback_to >= 0.0 && p->since_underrun >= GIVEBACK * p->rate) {
-			if (p->target > p->giveback_to) {
-				p->given_back = p->target - p->giveback_to;
-				p->target = p->giveback_to;
-			}
-			p->giveback_to = -1.0;
-		}
+		give_back(p, n);
 	}
 	atomic_store_explicit(&p->st_target_ms, p->target * 1000.0 / p->rate, memory_order_relaxed);
 }
